@@ -1,0 +1,502 @@
+//! The job definition: one typed model of `pipeline.yaml`, validated once. Defaults live here
+//! and nowhere else; errors name the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::period::Grain;
+
+/// The whole job definition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Schema version of this file; only `1` exists.
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Variables usable as `${name}` in locations; `--raw`, `--warehouse` and `--var k=v`
+    /// override them.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// Where output tables are written (usually `${warehouse}`).
+    #[serde(default = "default_warehouse")]
+    pub warehouse: String,
+    /// Run-scoped scratch space for landed extracts, materialised stages and unpublished
+    /// partitions. Must be reachable by every engine worker.
+    #[serde(default = "default_scratch")]
+    pub scratch: String,
+    /// Period grain and naming.
+    #[serde(default)]
+    pub period: PeriodConfig,
+    /// The business time zone in which zone-less timestamps are read.
+    #[serde(default = "default_tz")]
+    pub time_zone: String,
+    /// Raw extracts by name.
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// SQL stages.
+    #[serde(default)]
+    pub stages: StagesConfig,
+    /// Model settings.
+    #[serde(default)]
+    pub models: ModelsConfig,
+    /// Output tables by name.
+    pub outputs: BTreeMap<String, OutputConfig>,
+    /// Engine settings.
+    #[serde(default)]
+    pub engine: EngineConfig,
+
+    /// The file this was read from (set by the loader).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_warehouse() -> String {
+    "${warehouse}".into()
+}
+fn default_scratch() -> String {
+    "${warehouse}/_scratch".into()
+}
+fn default_tz() -> String {
+    "UTC".into()
+}
+
+/// How periods are cut.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodConfig {
+    /// `month` (default), `quarter` or `year`.
+    #[serde(default)]
+    pub grain: Grain,
+}
+
+/// The file format of a source.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    /// Comma-separated values with a header row, plain or gzip (detected by content).
+    #[default]
+    Csv,
+    /// One JSON object per line, plain or gzip.
+    Jsonl,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// One raw extract.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// File format.
+    #[serde(default)]
+    pub format: SourceFormat,
+    /// A file, a folder (ending in `/`) or a glob (`*` in the last segment), on any store URL.
+    pub location: String,
+    /// Canonical column name -> the column name in the extract, for extracts that differ.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// The CSV field delimiter (one ASCII character).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Whether a missing extract is an error. `orders` is always required.
+    #[serde(default)]
+    pub required: bool,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+/// SQL stage settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagesConfig {
+    /// Folder holding `staging/`, `intermediate/` and `marts/` (relative to pipeline.yaml).
+    #[serde(default = "default_sql_dir")]
+    pub dir: String,
+    /// Values substituted for `${name}` in SQL (besides the built-in period variables).
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+impl Default for StagesConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_sql_dir(),
+            params: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_sql_dir() -> String {
+    "sql".into()
+}
+
+/// Query-engine settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Target partitions (parallelism) for the local engine; 0 = number of cores.
+    #[serde(default)]
+    pub target_partitions: usize,
+    /// Batch size for the engine.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            target_partitions: 0,
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+fn default_batch_size() -> usize {
+    8192
+}
+
+/// A declared output column type.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// UTF-8 text.
+    String,
+    /// 64-bit integer.
+    Int64,
+    /// 32-bit integer.
+    Int32,
+    /// 64-bit float.
+    Float64,
+    /// Boolean.
+    Boolean,
+    /// Calendar date.
+    Date,
+    /// Timestamp (microseconds, UTC).
+    Timestamp,
+}
+
+/// One output table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// The stage or model table this output publishes.
+    pub from: String,
+    /// Columns that identify a row; rows are written sorted by them.
+    pub key: Vec<String>,
+    /// Whether the table is written (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The contract schema: column name -> type, in output order.
+    pub columns: serde_yaml_ng::Mapping,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Settings of every model; each model owns its block.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// RFM quintile scores and named segments.
+    #[serde(default)]
+    pub rfm: crate::models::rfm::RfmConfig,
+    /// RFM eight classes.
+    #[serde(default)]
+    pub rfm8: crate::models::rfm8::Rfm8Config,
+    /// Customer lifetime value.
+    #[serde(default)]
+    pub clv: crate::models::value::ClvConfig,
+}
+
+impl OutputConfig {
+    /// The declared columns in order, validated.
+    pub fn column_types(&self, table: &str) -> Result<Vec<(String, ColumnType)>> {
+        let mut out = Vec::with_capacity(self.columns.len());
+        for (k, v) in &self.columns {
+            let name = k.as_str().ok_or_else(|| {
+                Error::config(
+                    "pipeline.yaml",
+                    format!("outputs.{table}.columns: column names must be strings"),
+                )
+            })?;
+            let ty: ColumnType = serde_yaml_ng::from_value(v.clone()).map_err(|_| {
+                Error::config(
+                    "pipeline.yaml",
+                    format!(
+                        "outputs.{table}.columns.{name}: unknown type {v:?}; use string, int64, int32, float64, boolean, date or timestamp"
+                    ),
+                )
+            })?;
+            out.push((name.to_string(), ty));
+        }
+        Ok(out)
+    }
+}
+
+/// Command-line overrides of the job definition.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--var name=value` pairs, `--raw` and `--warehouse` included.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl PipelineConfig {
+    /// Reads, parses and validates a job definition.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(
+                path.display(),
+                format!("cannot read the job definition: {e}"),
+            )
+        })?;
+        Self::from_yaml(&text, path, overrides)
+    }
+
+    /// Parses and validates a job definition from text (`path` is used in messages and to
+    /// resolve relative folders).
+    pub fn from_yaml(text: &str, path: &Path, overrides: &Overrides) -> Result<Self> {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        let mut cfg: PipelineConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let at = inner
+                .location()
+                .map(|l| format!("{}:{}:{}", path.display(), l.line(), l.column()))
+                .unwrap_or_else(|| path.display().to_string());
+            let key = if key == "." {
+                String::new()
+            } else {
+                format!(" (key `{key}`)")
+            };
+            Error::config(at, format!("{inner}{key}"))
+        })?;
+        cfg.file = path.to_path_buf();
+        for (k, v) in &overrides.vars {
+            cfg.vars.insert(k.clone(), v.clone());
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn err(&self, key: &str, message: impl std::fmt::Display) -> Error {
+        Error::config(self.file.display(), format!("`{key}`: {message}"))
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        if self.version != 1 {
+            return Err(self.err("version", "only version 1 is supported"));
+        }
+        if !self.sources.contains_key("orders") {
+            return Err(self.err("sources", "an `orders` source is required"));
+        }
+        if let Some(o) = self.sources.get_mut("orders") {
+            o.required = true;
+        }
+        for (name, s) in &self.sources {
+            let known = crate::extract::contract::source_schema(name).ok_or_else(|| {
+                self.err(
+                    &format!("sources.{name}"),
+                    format!(
+                        "unknown extract; expected one of {}",
+                        crate::extract::contract::SOURCES
+                            .iter()
+                            .map(|s| s.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            for canon in s.columns.keys() {
+                if !known.columns.iter().any(|c| c.name == canon) {
+                    return Err(self.err(
+                        &format!("sources.{name}.columns.{canon}"),
+                        format!("`{canon}` is not a canonical column of `{name}`"),
+                    ));
+                }
+            }
+            if !s.delimiter.is_ascii() {
+                return Err(self.err(
+                    &format!("sources.{name}.delimiter"),
+                    "must be one ASCII character",
+                ));
+            }
+            self.resolve(&s.location)
+                .map_err(|m| self.err(&format!("sources.{name}.location"), m))?;
+        }
+        self.resolve(&self.warehouse)
+            .map_err(|m| self.err("warehouse", m))?;
+        self.resolve(&self.scratch)
+            .map_err(|m| self.err("scratch", m))?;
+        self.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
+            self.err(
+                "time_zone",
+                format!(
+                    "unknown time zone `{}`; use an IANA name such as UTC or Europe/Berlin",
+                    self.time_zone
+                ),
+            )
+        })?;
+        for (name, o) in &self.outputs {
+            let cols = o.column_types(name)?;
+            for k in &o.key {
+                if !cols.iter().any(|(c, _)| c == k) {
+                    return Err(self.err(
+                        &format!("outputs.{name}.key"),
+                        format!("key column `{k}` is not declared in columns"),
+                    ));
+                }
+            }
+            if cols.iter().any(|(c, _)| c == "period") {
+                return Err(self.err(
+                    &format!("outputs.{name}.columns.period"),
+                    "`period` is the partition column and is added by the writer",
+                ));
+            }
+        }
+        self.models
+            .rfm
+            .validate()
+            .map_err(|m| self.err("models.rfm", m))?;
+        self.models
+            .rfm8
+            .validate()
+            .map_err(|m| self.err("models.rfm8", m))?;
+        self.models
+            .clv
+            .validate()
+            .map_err(|m| self.err("models.clv", m))?;
+        Ok(())
+    }
+
+    /// Substitutes `${var}` and `${env:VAR}` references in a location.
+    pub fn resolve(&self, text: &str) -> std::result::Result<String, String> {
+        substitute(text, |name| {
+            if let Some(var) = name.strip_prefix("env:") {
+                std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set"))
+            } else {
+                self.vars.get(name).cloned().ok_or_else(|| {
+                    format!("unknown variable `${{{name}}}`; define it under `vars:` or pass --var {name}=...")
+                })
+            }
+        })
+    }
+
+    /// The folder holding the SQL stages.
+    pub fn sql_dir(&self) -> PathBuf {
+        let base = self.file.parent().unwrap_or_else(|| Path::new("."));
+        base.join(&self.stages.dir)
+    }
+
+    /// A stable hash of the effective configuration (file text and overrides), for run results.
+    pub fn hash(&self, text: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(text.as_bytes());
+        for (k, v) in &self.vars {
+            h.update(k.as_bytes());
+            h.update(b"=");
+            h.update(v.as_bytes());
+            h.update(b"\n");
+        }
+        let digest = h.finalize();
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Replaces `${name}` with `lookup(name)`; `$$` is a literal `$`.
+pub fn substitute(
+    text: &str,
+    mut lookup: impl FnMut(&str) -> std::result::Result<String, String>,
+) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
+            out.push_str(&lookup(body[..end].trim())?);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "vars: {raw: /r, warehouse: /w}\nsources:\n  orders: {location: '${raw}/orders/'}\noutputs: {}\n";
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let cfg =
+            PipelineConfig::from_yaml(MINIMAL, Path::new("p.yaml"), &Overrides::default()).unwrap();
+        assert_eq!(cfg.resolve(&cfg.scratch).unwrap(), "/w/_scratch");
+        assert!(cfg.sources["orders"].required);
+        assert_eq!(cfg.period.grain, Grain::Month);
+    }
+
+    #[test]
+    fn overrides_replace_variables() {
+        let mut o = Overrides::default();
+        o.vars.insert("raw".into(), "s3://bucket/raw".into());
+        let cfg = PipelineConfig::from_yaml(MINIMAL, Path::new("p.yaml"), &o).unwrap();
+        assert_eq!(
+            cfg.resolve(&cfg.sources["orders"].location).unwrap(),
+            "s3://bucket/raw/orders/"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let bad = "vars: {raw: /r, warehouse: /w}\nsources:\n  orders:\n    location: x\n    formatt: csv\noutputs: {}\n";
+        let err =
+            PipelineConfig::from_yaml(bad, Path::new("p.yaml"), &Overrides::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("p.yaml:5"), "{msg}");
+        assert!(msg.contains("formatt"), "{msg}");
+        assert!(msg.contains("sources.orders"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_variables_and_sources_are_named() {
+        let bad = "sources:\n  orders: {location: '${nope}/o'}\noutputs: {}\n";
+        let err =
+            PipelineConfig::from_yaml(bad, Path::new("p.yaml"), &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown variable `${nope}`"),
+            "{err}"
+        );
+        let bad = "vars: {warehouse: /w}\nsources:\n  orders: {location: /o}\n  ordres: {location: /o}\noutputs: {}\n";
+        let err =
+            PipelineConfig::from_yaml(bad, Path::new("p.yaml"), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("sources.ordres"), "{err}");
+    }
+
+    #[test]
+    fn substitute_handles_escapes_and_env() {
+        assert_eq!(substitute("a$$b", |_| Ok(String::new())).unwrap(), "a$b");
+        assert_eq!(
+            substitute("${x}/y", |n| Ok(n.to_uppercase())).unwrap(),
+            "X/y"
+        );
+        assert!(substitute("${x", |_| Ok(String::new())).is_err());
+    }
+}

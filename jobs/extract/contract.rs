@@ -1,0 +1,142 @@
+//! The raw extracts the pipeline accepts: canonical names and required columns, as in
+//! CONTRACT.md ("Raw extracts (input)"). Users map their own column names to these in
+//! pipeline.yaml.
+
+/// One canonical column of an extract.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceColumn {
+    /// Canonical name.
+    pub name: &'static str,
+    /// Whether every file of the extract must have it.
+    pub required: bool,
+}
+
+/// One extract's canonical shape.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSchema {
+    /// Extract name, also its table name `raw.<name>` in SQL.
+    pub name: &'static str,
+    /// Canonical columns in contract order.
+    pub columns: &'static [SourceColumn],
+}
+
+const fn req(name: &'static str) -> SourceColumn {
+    SourceColumn {
+        name,
+        required: true,
+    }
+}
+const fn opt(name: &'static str) -> SourceColumn {
+    SourceColumn {
+        name,
+        required: false,
+    }
+}
+
+/// Every extract of the contract.
+pub const SOURCES: &[SourceSchema] = &[
+    SourceSchema {
+        name: "customers",
+        columns: &[
+            req("customer_id"),
+            opt("full_name"),
+            opt("email"),
+            opt("phone"),
+            opt("gender"),
+            opt("birth_date"),
+            opt("occupation"),
+            opt("annual_income"),
+            opt("education"),
+            opt("country"),
+            opt("region"),
+            opt("city"),
+            opt("signup_date"),
+            opt("acquisition_channel"),
+            opt("membership_tier"),
+            opt("updated_at"),
+        ],
+    },
+    SourceSchema {
+        name: "orders",
+        columns: &[
+            req("order_id"),
+            req("customer_id"),
+            req("order_ts"),
+            req("total_amount"),
+            opt("status"),
+            opt("channel"),
+            opt("store_id"),
+            opt("currency"),
+            opt("discount_amount"),
+        ],
+    },
+    SourceSchema {
+        name: "order_items",
+        columns: &[
+            req("order_id"),
+            opt("line_no"),
+            req("product_id"),
+            opt("quantity"),
+            opt("unit_price"),
+            opt("discount"),
+            opt("unit_cost"),
+        ],
+    },
+    SourceSchema {
+        name: "products",
+        columns: &[
+            req("product_id"),
+            opt("category"),
+            opt("brand"),
+            opt("price_tier"),
+            opt("list_price"),
+            opt("launch_date"),
+        ],
+    },
+    SourceSchema {
+        name: "interactions",
+        columns: &[
+            opt("interaction_id"),
+            req("customer_id"),
+            req("ts"),
+            opt("channel"),
+            opt("type"),
+            opt("satisfaction"),
+        ],
+    },
+    SourceSchema {
+        name: "campaigns",
+        columns: &[
+            req("campaign_id"),
+            opt("name"),
+            opt("channel"),
+            opt("start_date"),
+            opt("end_date"),
+            opt("cost"),
+        ],
+    },
+    SourceSchema {
+        name: "campaign_contacts",
+        columns: &[
+            req("campaign_id"),
+            req("customer_id"),
+            req("contacted_ts"),
+            opt("responded_ts"),
+            opt("converted_order_id"),
+        ],
+    },
+    SourceSchema {
+        name: "surveys",
+        columns: &[
+            req("customer_id"),
+            req("survey_ts"),
+            opt("nps"),
+            opt("satisfaction"),
+        ],
+    },
+];
+
+/// The canonical schema of an extract, if `name` is one.
+pub fn source_schema(name: &str) -> Option<&'static SourceSchema> {
+    SOURCES.iter().find(|s| s.name == name)
+}

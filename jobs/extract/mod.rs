@@ -1,0 +1,432 @@
+//! Step 1: read and validate the raw extracts.
+//!
+//! Each source (a file, a folder or a glob on any object store) is read file by file, its
+//! columns are mapped to the canonical names of [`contract`], and every row is landed as text in
+//! run-scoped Parquet under `<scratch>/landing/<source>/` together with the file it came from and
+//! its line number, so the SQL stages can type and clean it and every rejection can point at the
+//! original row. Rows that cannot even be split into fields (wrong field count, invalid UTF-8,
+//! broken JSON) are quarantined here with a reason; a file that cannot be read at all (missing,
+//! empty, truncated, missing a required column) is an error naming the file and what to do.
+
+pub mod contract;
+mod parse;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStoreExt};
+use serde::Serialize;
+
+use crate::config::{PipelineConfig, SourceConfig};
+use crate::error::{Error, Result};
+use crate::publish::write_parquet;
+use crate::storage::Location;
+use contract::SourceSchema;
+
+/// Rows per landed Parquet file written from one input file.
+const LANDING_CHUNK_ROWS: usize = 500_000;
+
+/// The landed schema of a source: file, line number, then every canonical column as text.
+pub fn landing_schema(schema: &SourceSchema) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("_source_file", DataType::Utf8, false),
+        Field::new("_row_number", DataType::Int64, false),
+    ];
+    fields.extend(
+        schema
+            .columns
+            .iter()
+            .map(|c| Field::new(c.name, DataType::Utf8, true)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// The schema of quarantined rows (the `quarantine` table before `run_id` is added).
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("file", DataType::Utf8, true),
+        Field::new("row_number", DataType::Int64, true),
+        Field::new("raw", DataType::Utf8, true),
+    ]))
+}
+
+/// What was landed for one source.
+#[derive(Debug, Clone, Serialize)]
+pub struct LandedSource {
+    /// Source name.
+    pub name: String,
+    /// The resolved location.
+    pub location: String,
+    /// Whether the extract was found.
+    pub present: bool,
+    /// Files read, in order.
+    pub files: Vec<String>,
+    /// Data rows read (header excluded), malformed ones included.
+    pub rows_read: u64,
+    /// Rows quarantined at extraction (could not be split into fields).
+    pub malformed: u64,
+    /// Those rows by reason code.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Landed Parquet files (scratch URLs).
+    #[serde(skip)]
+    pub landed: Vec<String>,
+    /// Non-fatal observations (ignored columns, skipped files).
+    pub warnings: Vec<String>,
+}
+
+/// Quarantined rows found while splitting files.
+#[derive(Debug, Default)]
+pub struct Rejects {
+    pub(crate) reason: Vec<String>,
+    pub(crate) file: Vec<String>,
+    pub(crate) row: Vec<i64>,
+    pub(crate) raw: Vec<String>,
+}
+
+impl Rejects {
+    pub(crate) fn push(&mut self, reason: String, file: &str, row: i64, raw: String) {
+        self.reason.push(reason);
+        self.file.push(file.to_string());
+        self.row.push(row);
+        self.raw.push(raw);
+    }
+
+    fn len(&self) -> usize {
+        self.reason.len()
+    }
+
+    fn into_batch(self, source: &str) -> Result<RecordBatch> {
+        let n = self.len();
+        let mut src = StringBuilder::new();
+        for _ in 0..n {
+            src.append_value(source);
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(src.finish()),
+            Arc::new(datafusion::arrow::array::StringArray::from(self.reason)),
+            Arc::new(datafusion::arrow::array::StringArray::from(self.file)),
+            Arc::new(datafusion::arrow::array::Int64Array::from(self.row)),
+            Arc::new(datafusion::arrow::array::StringArray::from(self.raw)),
+        ];
+        RecordBatch::try_new(quarantine_schema(), cols)
+            .map_err(|e| Error::Internal(format!("building quarantine batch: {e}")))
+    }
+}
+
+/// Builds landed batches column by column.
+pub(crate) struct LandingBuilder {
+    schema: SchemaRef,
+    file: String,
+    file_col: StringBuilder,
+    row_col: Int64Builder,
+    cols: Vec<StringBuilder>,
+    rows: usize,
+}
+
+impl LandingBuilder {
+    pub(crate) fn new(schema: SchemaRef, file: &str) -> Self {
+        let ncols = schema.fields().len() - 2;
+        Self {
+            schema,
+            file: file.to_string(),
+            file_col: StringBuilder::new(),
+            row_col: Int64Builder::new(),
+            cols: (0..ncols).map(|_| StringBuilder::new()).collect(),
+            rows: 0,
+        }
+    }
+
+    /// Appends one row; `value(i)` gives canonical column `i` (None = absent / null).
+    pub(crate) fn append<'a>(&mut self, row: i64, mut value: impl FnMut(usize) -> Option<&'a str>) {
+        self.file_col.append_value(&self.file);
+        self.row_col.append_value(row);
+        for (i, c) in self.cols.iter_mut().enumerate() {
+            c.append_option(value(i));
+        }
+        self.rows += 1;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<RecordBatch> {
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.file_col.finish()),
+            Arc::new(self.row_col.finish()),
+        ];
+        arrays.extend(
+            self.cols
+                .iter_mut()
+                .map(|c| Arc::new(c.finish()) as ArrayRef),
+        );
+        self.rows = 0;
+        RecordBatch::try_new(Arc::clone(&self.schema), arrays)
+            .map_err(|e| Error::Internal(format!("building landed batch: {e}")))
+    }
+}
+
+/// The result of splitting one file.
+pub(crate) struct ParsedFile {
+    pub(crate) batches: Vec<RecordBatch>,
+    pub(crate) rejects: Rejects,
+    pub(crate) rows_read: u64,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Lands every configured source under `<scratch>/landing/`; returns what was read.
+pub async fn land_sources(cfg: &PipelineConfig, scratch: &Location) -> Result<Vec<LandedSource>> {
+    let mut out = Vec::new();
+    for (name, src) in &cfg.sources {
+        let schema = contract::source_schema(name)
+            .ok_or_else(|| Error::config(cfg.file.display(), format!("unknown source `{name}`")))?;
+        let location = cfg.resolve(&src.location).map_err(|m| {
+            Error::config(cfg.file.display(), format!("sources.{name}.location: {m}"))
+        })?;
+        out.push(land_source(name, src, schema, &location, scratch).await?);
+    }
+    Ok(out)
+}
+
+async fn land_source(
+    name: &str,
+    src: &SourceConfig,
+    schema: &'static SourceSchema,
+    location: &str,
+    scratch: &Location,
+) -> Result<LandedSource> {
+    let loc = Location::parse(location)?;
+    let files = list_files(&loc, location).await.map_err(|e| match e {
+        Error::Storage { message, .. } => Error::source(name, location, message),
+        other => other,
+    })?;
+    let mut landed = LandedSource {
+        name: name.to_string(),
+        location: location.to_string(),
+        present: !files.is_empty(),
+        files: files.iter().map(|f| loc.url_of(&f.location)).collect(),
+        rows_read: 0,
+        malformed: 0,
+        rejected: Default::default(),
+        landed: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if files.is_empty() {
+        if src.required {
+            return Err(Error::source(
+                name,
+                location,
+                format!(
+                    "no such file or folder (or it holds no files); check `sources.{name}.location` in pipeline.yaml or the --raw location"
+                ),
+            ));
+        }
+        landed.warnings.push(format!(
+            "optional extract `{name}` not found at {location}; metrics that need it will be null"
+        ));
+        tracing::warn!(source = name, %location, "optional extract not found");
+        return Ok(landed);
+    }
+    let landing = scratch.join(&format!("landing/{name}"));
+    let quarantine = scratch.join("landing/_quarantine");
+    let lschema = landing_schema(schema);
+    let parallel = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let results: Vec<(usize, ParsedFile)> = futures::stream::iter(files.iter().enumerate())
+        .map(|(i, meta)| {
+            let store = Arc::clone(loc.store());
+            let url = loc.url_of(&meta.location);
+            let path = meta.location.clone();
+            let lschema = Arc::clone(&lschema);
+            let src = src.clone();
+            let name = name.to_string();
+            async move {
+                let bytes = store
+                    .get(&path)
+                    .await
+                    .map_err(|e| Error::source(&name, &url, crate::storage::explain(&e)))?
+                    .bytes()
+                    .await
+                    .map_err(|e| Error::source(&name, &url, crate::storage::explain(&e)))?;
+                let parsed = tokio::task::spawn_blocking(move || {
+                    parse::parse_file(&bytes, &url, &name, &src, schema, lschema)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("parser task failed: {e}")))??;
+                Ok::<_, Error>((i, parsed))
+            }
+        })
+        .buffered(parallel)
+        .try_collect()
+        .await?;
+
+    for (i, parsed) in results {
+        landed.rows_read += parsed.rows_read;
+        landed.malformed += parsed.rejects.len() as u64;
+        for reason in &parsed.rejects.reason {
+            let code = reason.split(':').next().unwrap_or(reason).to_string();
+            *landed.rejected.entry(code).or_default() += 1;
+        }
+        for w in parsed.warnings {
+            if !landed.warnings.contains(&w) {
+                tracing::warn!(source = name, "{w}");
+                landed.warnings.push(w);
+            }
+        }
+        for (j, batch) in parsed.batches.iter().enumerate() {
+            let path = landing.path_of(&format!("part-{i:05}-{j:03}.parquet"));
+            write_parquet(
+                &landing,
+                &path,
+                std::slice::from_ref(batch),
+                Arc::clone(&lschema),
+            )
+            .await?;
+            landed.landed.push(landing.url_of(&path));
+        }
+        if parsed.rejects.len() > 0 {
+            let batch = parsed.rejects.into_batch(name)?;
+            let path = quarantine.path_of(&format!("{name}-{i:05}.parquet"));
+            write_parquet(&quarantine, &path, &[batch], quarantine_schema()).await?;
+        }
+    }
+    Ok(landed)
+}
+
+/// Checks that a source exists and that its first file has the required columns, without
+/// reading the data. Returns a one-line description.
+pub async fn check_source(name: &str, src: &SourceConfig, location: &str) -> Result<String> {
+    let schema = contract::source_schema(name)
+        .ok_or_else(|| Error::config("pipeline.yaml", format!("unknown source `{name}`")))?;
+    let loc = Location::parse(location)?;
+    let files = list_files(&loc, location).await?;
+    let Some(first) = files.first() else {
+        return if src.required {
+            Err(Error::source(
+                name,
+                location,
+                "no such file or folder (or it holds no files)",
+            ))
+        } else {
+            Ok(format!("absent (optional) at {location}"))
+        };
+    };
+    let url = loc.url_of(&first.location);
+    let bytes = loc
+        .store()
+        .get(&first.location)
+        .await
+        .map_err(|e| Error::source(name, &url, crate::storage::explain(&e)))?
+        .bytes()
+        .await
+        .map_err(|e| Error::source(name, &url, crate::storage::explain(&e)))?;
+    let parsed = parse::parse_file(&bytes, &url, name, src, schema, landing_schema(schema))?;
+    Ok(format!(
+        "{} file(s), first has {} rows and every required column",
+        files.len(),
+        parsed.rows_read
+    ))
+}
+
+/// Splits the bytes of one CSV file of `source` into landed batches with the default settings
+/// (used by the SQL stage tests to load inline data). Returns the batches and the number of rows
+/// rejected while splitting.
+pub fn land_csv_bytes(
+    source: &str,
+    label: &str,
+    bytes: &[u8],
+) -> Result<(Vec<RecordBatch>, usize)> {
+    let schema = contract::source_schema(source)
+        .ok_or_else(|| Error::config("test", format!("unknown source `{source}`")))?;
+    let src = SourceConfig {
+        format: crate::config::SourceFormat::Csv,
+        location: label.to_string(),
+        columns: Default::default(),
+        delimiter: ',',
+        required: false,
+    };
+    let parsed = parse::parse_file(bytes, label, source, &src, schema, landing_schema(schema))?;
+    Ok((parsed.batches, parsed.rejects.len()))
+}
+
+/// Lists the data files of a location: a glob, a folder or a single file. Names starting with
+/// `_` or `.` (markers such as `_SUCCESS`, checksums) are skipped. Sorted by path.
+pub async fn list_files(loc: &Location, original: &str) -> Result<Vec<ObjectMeta>> {
+    let store = loc.store();
+    let last = original.rsplit('/').next().unwrap_or("");
+    let (prefix, pattern) = if last.contains('*') || last.contains('?') {
+        let parent = &original[..original.len() - last.len()];
+        (
+            Location::parse(parent)?.prefix().clone(),
+            Some(last.to_string()),
+        )
+    } else {
+        (loc.prefix().clone(), None)
+    };
+    if pattern.is_none() && !original.ends_with('/') {
+        match store.head(&prefix).await {
+            Ok(meta) => return Ok(vec![meta]),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::storage(original, crate::storage::explain(&e))),
+        }
+    }
+    let mut files: Vec<ObjectMeta> = store
+        .list(Some(&prefix))
+        .try_filter(|m| {
+            let name = m.location.filename().unwrap_or("");
+            let keep = !name.starts_with('_')
+                && !name.starts_with('.')
+                && pattern.as_deref().is_none_or(|p| glob_match(p, name));
+            futures::future::ready(keep)
+        })
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(original, crate::storage::explain(&e)))?;
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+/// Matches `*` (any run) and `?` (one character) in a file name.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_file_names() {
+        assert!(glob_match("*.csv", "part-0.csv"));
+        assert!(glob_match("orders_2024-??.csv.gz", "orders_2024-06.csv.gz"));
+        assert!(!glob_match("*.csv", "part-0.csv.gz"));
+        assert!(glob_match("*", "x"));
+    }
+}

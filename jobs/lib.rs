@@ -1,0 +1,19 @@
+//! crm-pipeline: a batch CRM data-warehouse job.
+//!
+//! The modules follow the data's path: [`config`] (the job definition) -> [`extract`] (read and
+//! validate raw extracts) -> [`stages`] (SQL stages run by DataFusion) -> [`models`] (CLV,
+//! segments, summaries) -> [`publish`] (partitions and run results). [`run`] ties them together
+//! for one period; [`generate`] writes sample extracts with known ground truth.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod generate;
+pub mod models;
+pub mod period;
+pub mod publish;
+pub mod run;
+pub mod stages;
+pub mod storage;
+
+pub use error::{Error, Result};

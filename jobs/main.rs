@@ -1,0 +1,429 @@
+//! The `crm-pipeline` command: a thin shell over the library (flags -> a validated plan ->
+//! execution). `crm-pipeline --help` and `crm-pipeline <command> --help` are the reference.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crm_pipeline::config::{Overrides, PipelineConfig};
+use crm_pipeline::error::{Error, Result, exit_code};
+use crm_pipeline::generate::{GenerateOptions, OutputFormat};
+use crm_pipeline::period::Period;
+use crm_pipeline::run::{self, RunOptions};
+use crm_pipeline::storage::Location;
+
+/// Batch CRM data-warehouse job: raw CRM extracts in, customer features, lifetime value,
+/// segments and positioning out, as Hive-partitioned Parquet.
+///
+/// Exit codes: 0 success; 1 internal error; 2 configuration or usage error; 3 data-quality
+/// failure (nothing published); 4 source or storage failure (retrying may help).
+#[derive(Parser, Debug)]
+#[command(name = "crm-pipeline", version, about, long_about = None, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compute one period and publish its partitions.
+    Run(RunArgs),
+    /// Check the job definition, the SQL stages and the sources' headers without running.
+    Validate(JobArgs),
+    /// Print the stage and model DAG in run order, and the outputs.
+    Plan(JobArgs),
+    /// Write sample extracts with known ground truth.
+    Generate(GenerateArgs),
+    /// Generate sample data if absent, run its latest complete period locally, summarise.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct JobArgs {
+    /// The job definition.
+    #[arg(
+        short,
+        long,
+        default_value = "pipeline.yaml",
+        env = "CRM_PIPELINE_CONFIG"
+    )]
+    config: PathBuf,
+    /// Location of the raw extracts (sets `${raw}`).
+    #[arg(long)]
+    raw: Option<String>,
+    /// Location of the warehouse (sets `${warehouse}`).
+    #[arg(long)]
+    warehouse: Option<String>,
+    /// Any other variable, as name=value (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// The period to compute (e.g. 2024-06 for the month grain), as of its last day.
+    #[arg(long, conflicts_with = "as_of", required_unless_present = "as_of")]
+    period: Option<String>,
+    /// Compute as of this date (YYYY-MM-DD); the period is the one containing it.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Run id to use (default: UTC time plus a random suffix); orchestrators may pass theirs.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Publish partitions even when they have no rows.
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// Number of customers.
+    #[arg(long, default_value_t = 10_000)]
+    customers: u64,
+    /// Random seed; the same seed gives the same files.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write the extracts (a local path or an object-store URL).
+    #[arg(long)]
+    out: String,
+    /// First day of the history.
+    #[arg(long, default_value = "2022-01-01")]
+    start: NaiveDate,
+    /// Last day of the history.
+    #[arg(long, default_value = "2024-12-31")]
+    end: NaiveDate,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    format: Format,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Format {
+    Csv,
+    CsvGz,
+    Parquet,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Where sample data and the warehouse go.
+    #[arg(long, default_value = "demo")]
+    dir: PathBuf,
+    /// Customers to generate when no sample data exists yet.
+    #[arg(long, default_value_t = 20_000)]
+    customers: u64,
+    /// The job definition.
+    #[arg(short, long, default_value = "pipeline.yaml")]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_code::INTERNAL as u8);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli.command));
+    ExitCode::from(code as u8)
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,datafusion=warn",
+        _ => "debug,datafusion=info",
+    };
+    let filter =
+        EnvFilter::try_from_env("CRM_PIPELINE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .compact()
+            .init(),
+    }
+}
+
+async fn dispatch(command: Command) -> i32 {
+    let result = match command {
+        Command::Run(a) => cmd_run(a).await,
+        Command::Validate(a) => cmd_validate(a).await,
+        Command::Plan(a) => cmd_plan(a),
+        Command::Generate(a) => cmd_generate(a).await,
+        Command::Demo(a) => cmd_demo(a).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn load(job: &JobArgs) -> Result<(PipelineConfig, String)> {
+    let mut o = Overrides::default();
+    if let Some(r) = &job.raw {
+        o.vars.insert("raw".into(), r.clone());
+    }
+    if let Some(w) = &job.warehouse {
+        o.vars.insert("warehouse".into(), w.clone());
+    }
+    for v in &job.vars {
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--var `{v}` must be NAME=VALUE")))?;
+        o.vars.insert(k.trim().to_string(), val.to_string());
+    }
+    let text = std::fs::read_to_string(&job.config).map_err(|e| {
+        Error::config(
+            job.config.display(),
+            format!("cannot read the job definition: {e}"),
+        )
+    })?;
+    let cfg = PipelineConfig::from_yaml(&text, &job.config, &o)?;
+    Ok((cfg, text))
+}
+
+async fn cmd_run(a: RunArgs) -> Result<i32> {
+    let (cfg, text) = load(&a.job)?;
+    let period = match (&a.period, &a.as_of) {
+        (Some(p), _) => Period::parse(cfg.period.grain, p)?,
+        (None, Some(d)) => Period::from_as_of(cfg.period.grain, d)?,
+        (None, None) => return Err(Error::Usage("pass --period or --as-of".into())),
+    };
+    let opts = RunOptions {
+        period,
+        run_id: a.run_id.clone().unwrap_or_else(run::new_run_id),
+        allow_empty: a.allow_empty,
+        command: std::env::args().collect(),
+        config_text: text,
+    };
+    let (results, outcome) = run::run(&cfg, &opts).await;
+    if let Err(e) = &outcome {
+        eprintln!("error: {e}");
+    }
+    println!("{}", results.summary());
+    Ok(outcome
+        .map(|_| exit_code::SUCCESS)
+        .unwrap_or_else(|e| e.exit_code()))
+}
+
+async fn cmd_validate(a: JobArgs) -> Result<i32> {
+    let (cfg, _) = load(&a)?;
+    let plan = run::plan(&cfg)?;
+    let mut problems = Vec::new();
+    for (name, src) in &cfg.sources {
+        let location = cfg
+            .resolve(&src.location)
+            .map_err(|m| Error::config(cfg.file.display(), m))?;
+        match crm_pipeline::extract::check_source(name, src, &location).await {
+            Ok(summary) => println!("source {name}: {summary}"),
+            Err(e) => problems.push(e),
+        }
+    }
+    println!(
+        "{} stages and models plan cleanly; {} outputs declared",
+        plan.steps.len(),
+        cfg.outputs.len()
+    );
+    if problems.is_empty() {
+        println!("valid");
+        Ok(exit_code::SUCCESS)
+    } else {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        Ok(problems
+            .iter()
+            .map(Error::exit_code)
+            .max()
+            .unwrap_or(exit_code::INTERNAL))
+    }
+}
+
+fn cmd_plan(a: JobArgs) -> Result<i32> {
+    let (cfg, _) = load(&a)?;
+    let plan = run::plan(&cfg)?;
+    println!("{:<4} {:<28} {:<18} depends on", "#", "step", "kind");
+    for (i, s) in plan.steps.iter().enumerate() {
+        let deps = plan
+            .depends_on
+            .get(s.name())
+            .map(|d| d.iter().cloned().collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        let raw: Vec<String> = s
+            .inputs()
+            .into_iter()
+            .filter(|i| i.starts_with("raw.") || i.starts_with("previous."))
+            .collect();
+        let all = [deps, raw.join(", ")]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("{:<4} {:<28} {:<18} {}", i + 1, s.name(), s.kind(), all);
+    }
+    println!("\noutputs (partitioned by period):");
+    for (name, o) in &cfg.outputs {
+        let cols = o.column_types(name)?.len();
+        println!(
+            "  {name:<24} from {:<24} {cols} columns{}",
+            o.from,
+            if o.enabled { "" } else { " (disabled)" }
+        );
+    }
+    Ok(exit_code::SUCCESS)
+}
+
+fn format_of(f: Format) -> OutputFormat {
+    match f {
+        Format::Csv => OutputFormat::Csv,
+        Format::CsvGz => OutputFormat::CsvGzip,
+        Format::Parquet => OutputFormat::Parquet,
+    }
+}
+
+async fn cmd_generate(a: GenerateArgs) -> Result<i32> {
+    if a.end <= a.start {
+        return Err(Error::Usage(format!(
+            "--end {} must be after --start {}",
+            a.end, a.start
+        )));
+    }
+    let out = Location::parse(&a.out)?;
+    let opts = GenerateOptions {
+        customers: a.customers,
+        seed: a.seed,
+        start: a.start,
+        end: a.end,
+        format: format_of(a.format),
+        ..GenerateOptions::default()
+    };
+    let summary =
+        crm_pipeline::generate::generate(&opts, Arc::clone(out.store()), out.prefix()).await?;
+    println!("{summary}");
+    Ok(exit_code::SUCCESS)
+}
+
+async fn cmd_demo(a: DemoArgs) -> Result<i32> {
+    std::fs::create_dir_all(&a.dir)
+        .map_err(|e| Error::Usage(format!("cannot create {}: {e}", a.dir.display())))?;
+    let raw_dir = a.dir.join("raw");
+    let warehouse_dir = a.dir.join("warehouse");
+    let raw = Location::parse(&raw_dir.display().to_string())?;
+    let manifest =
+        match crm_pipeline::generate::read_manifest(Arc::clone(raw.store()), raw.prefix()).await? {
+            Some(m) => {
+                eprintln!(
+                    "using the sample data in {} ({} customers)",
+                    raw_dir.display(),
+                    m.customers
+                );
+                m
+            }
+            None => {
+                eprintln!(
+                    "generating {} customers of sample data into {} ...",
+                    a.customers,
+                    raw_dir.display()
+                );
+                let opts = GenerateOptions {
+                    customers: a.customers,
+                    ..GenerateOptions::default()
+                };
+                crm_pipeline::generate::generate(&opts, Arc::clone(raw.store()), raw.prefix())
+                    .await?;
+                crm_pipeline::generate::read_manifest(Arc::clone(raw.store()), raw.prefix())
+                    .await?
+                    .ok_or_else(|| Error::Internal("the generator wrote no manifest".into()))?
+            }
+        };
+    let job = JobArgs {
+        config: a.config.clone(),
+        raw: Some(raw_dir.display().to_string()),
+        warehouse: Some(warehouse_dir.display().to_string()),
+        vars: Vec::new(),
+    };
+    let (cfg, text) = load(&job)?;
+    // the latest complete period of the sample history
+    let end = Period::containing(cfg.period.grain, manifest.end);
+    let period = if end.is_complete() {
+        Period {
+            as_of: end.end,
+            ..end
+        }
+    } else {
+        end.previous()
+    };
+    eprintln!(
+        "running period {} (as of {}) ...",
+        period.label(),
+        period.as_of
+    );
+    let opts = RunOptions {
+        period,
+        run_id: run::new_run_id(),
+        allow_empty: false,
+        command: std::env::args().collect(),
+        config_text: text,
+    };
+    let (results, outcome) = run::run(&cfg, &opts).await;
+    if let Err(e) = &outcome {
+        eprintln!("error: {e}");
+    } else {
+        eprintln!(
+            "\nwrote {} partitions for period {} in {:.1}s:",
+            results.outputs.len(),
+            results.period,
+            results.seconds
+        );
+        for o in &results.outputs {
+            eprintln!("  {:<22} {:>9} rows  {}", o.table, o.rows, o.location);
+        }
+        let quarantined: u64 = results
+            .sources
+            .iter()
+            .flat_map(|s| s.quarantined.values())
+            .sum();
+        eprintln!("  quarantined rows: {quarantined} (see the quarantine table for reasons)");
+        eprintln!("  run results: {}", results.run_results);
+        eprintln!(
+            "\nquery it, e.g. with DuckDB:\n  SELECT * FROM read_parquet('{}/segment_summary/*/*.parquet', hive_partitioning = true);",
+            warehouse_dir.display()
+        );
+    }
+    println!("{}", results.summary());
+    Ok(outcome
+        .map(|_| exit_code::SUCCESS)
+        .unwrap_or_else(|e| e.exit_code()))
+}

@@ -1,0 +1,295 @@
+//! RFM quintile scores and named segments (DOMAIN.md section 4, scheme 2).
+//!
+//! R, F and M are each scored 1..=`bins` by quantile rank among customers with at least one
+//! purchase; recency is reversed (most recent = highest). Rank percentiles use the mid-rank
+//! `(rank + 0.5) / n`, score = ceil(percentile x bins). Ties: `average` (default) gives equal
+//! values the score of their average rank, so two customers with the same recency always score
+//! the same; `customer_id` breaks ties by customer id (pandas' `rank(method="first")`). Named
+//! segments come from rules in configuration, applied in order, first match wins, else the
+//! fallback name. Customers without purchases are `unclassified`.
+
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED};
+use crate::error::Result;
+
+/// How equal values are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TieRule {
+    /// Equal values share the score of their average rank.
+    #[default]
+    Average,
+    /// Equal values are ordered by customer id.
+    CustomerId,
+}
+
+/// One named-segment rule: inclusive score ranges for R, F and M.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RfmRule {
+    /// Segment name.
+    pub name: String,
+    /// Inclusive R score range.
+    pub r: [u8; 2],
+    /// Inclusive F score range.
+    pub f: [u8; 2],
+    /// Inclusive M score range.
+    pub m: [u8; 2],
+}
+
+/// Settings of the RFM quintile scheme (`models.rfm`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RfmConfig {
+    /// Number of score bins (5 = quintiles).
+    #[serde(default = "default_bins")]
+    pub bins: u8,
+    /// Tie rule.
+    #[serde(default)]
+    pub ties: TieRule,
+    /// customer_features column measuring frequency.
+    #[serde(default = "default_frequency")]
+    pub frequency: String,
+    /// customer_features column measuring monetary value.
+    #[serde(default = "default_monetary")]
+    pub monetary: String,
+    /// Named segments, first match wins.
+    #[serde(default = "default_rules")]
+    pub segments: Vec<RfmRule>,
+    /// Name for customers matching no rule.
+    #[serde(default = "default_fallback")]
+    pub fallback: String,
+}
+
+fn default_bins() -> u8 {
+    5
+}
+fn default_frequency() -> String {
+    "orders".into()
+}
+fn default_monetary() -> String {
+    "revenue".into()
+}
+fn default_fallback() -> String {
+    "Others".into()
+}
+
+fn rule(name: &str, r: [u8; 2], f: [u8; 2], m: [u8; 2]) -> RfmRule {
+    RfmRule {
+        name: name.into(),
+        r,
+        f,
+        m,
+    }
+}
+
+/// The industry's common named segments, ordered so that first-match is meaningful.
+pub fn default_rules() -> Vec<RfmRule> {
+    vec![
+        rule("Champions", [4, 5], [4, 5], [4, 5]),
+        rule("Loyal Customers", [2, 5], [3, 5], [3, 5]),
+        rule("New Customers", [4, 5], [1, 1], [1, 5]),
+        rule("Potential Loyalist", [3, 5], [1, 3], [1, 3]),
+        rule("Promising", [3, 4], [1, 1], [1, 5]),
+        rule("Need Attention", [2, 3], [2, 3], [2, 3]),
+        rule("About To Sleep", [2, 3], [1, 2], [1, 2]),
+        rule("Can't Lose Them", [1, 1], [4, 5], [4, 5]),
+        rule("At Risk", [1, 2], [2, 5], [2, 5]),
+        rule("Lost", [1, 1], [1, 2], [1, 2]),
+        rule("Hibernating", [1, 2], [1, 2], [1, 2]),
+    ]
+}
+
+impl Default for RfmConfig {
+    fn default() -> Self {
+        Self {
+            bins: default_bins(),
+            ties: TieRule::default(),
+            frequency: default_frequency(),
+            monetary: default_monetary(),
+            segments: default_rules(),
+            fallback: default_fallback(),
+        }
+    }
+}
+
+impl RfmConfig {
+    /// Checks bins and rule ranges.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(2..=10).contains(&self.bins) {
+            return Err(format!("bins must be between 2 and 10, got {}", self.bins));
+        }
+        for r in &self.segments {
+            for (axis, [lo, hi]) in [("r", r.r), ("f", r.f), ("m", r.m)] {
+                if lo < 1 || hi > self.bins || lo > hi {
+                    return Err(format!(
+                        "segment `{}`: {axis} range [{lo}, {hi}] must lie within 1..={} with low <= high",
+                        r.name, self.bins
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The segment name of a score triple: the first matching rule, else the fallback.
+    pub fn segment_of(&self, r: u8, f: u8, m: u8) -> &str {
+        let within = |v: u8, [lo, hi]: [u8; 2]| v >= lo && v <= hi;
+        self.segments
+            .iter()
+            .find(|s| within(r, s.r) && within(f, s.f) && within(m, s.m))
+            .map(|s| s.name.as_str())
+            .unwrap_or(&self.fallback)
+    }
+}
+
+/// Scores each value 1..=bins by its quantile rank; `None` values stay `None`. With
+/// `higher_is_better = false` the smallest value scores highest (recency).
+pub fn quantile_scores(
+    values: &[Option<f64>],
+    ids: &[&str],
+    bins: u8,
+    ties: TieRule,
+    higher_is_better: bool,
+) -> Vec<Option<u8>> {
+    let mut idx: Vec<usize> = (0..values.len())
+        .filter(|&i| values[i].is_some_and(|v| !v.is_nan()))
+        .collect();
+    let key = |i: usize| {
+        let v = values[i].unwrap_or(0.0);
+        if higher_is_better { v } else { -v }
+    };
+    idx.par_sort_unstable_by(|&a, &b| key(a).total_cmp(&key(b)).then_with(|| ids[a].cmp(ids[b])));
+    let n = idx.len();
+    let mut out = vec![None; values.len()];
+    let score = |mid_rank: f64| {
+        let p = (mid_rank + 0.5) / n as f64;
+        ((p * bins as f64).ceil() as u8).clamp(1, bins)
+    };
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        if ties == TieRule::Average {
+            while end < n && key(idx[end]) == key(idx[start]) {
+                end += 1;
+            }
+        }
+        let mid = (start + end - 1) as f64 / 2.0;
+        let s = score(mid);
+        for &i in &idx[start..end] {
+            out[i] = Some(s);
+        }
+        start = end;
+    }
+    out
+}
+
+/// Computes rfm_r, rfm_f, rfm_m, rfm_score and rfm_segment.
+pub fn assign(cfg: &RfmConfig, view: &CustomerView) -> Result<SchemeOutput> {
+    let ids = view.id_strs();
+    let buyers: Vec<bool> = view.orders.iter().map(|o| o.unwrap_or(0) > 0).collect();
+    let only_buyers = |v: Vec<Option<f64>>| -> Vec<Option<f64>> {
+        v.into_iter()
+            .zip(&buyers)
+            .map(|(x, b)| if *b { x } else { None })
+            .collect()
+    };
+    let recency = only_buyers(view.f64("recency_days")?);
+    let frequency = only_buyers(view.f64(&cfg.frequency)?);
+    let monetary = only_buyers(view.f64(&cfg.monetary)?);
+    let r = quantile_scores(&recency, &ids, cfg.bins, cfg.ties, false);
+    let f = quantile_scores(&frequency, &ids, cfg.bins, cfg.ties, true);
+    let m = quantile_scores(&monetary, &ids, cfg.bins, cfg.ties, true);
+    let mut out = SchemeOutput::new("rfm");
+    let mut labels = Vec::with_capacity(ids.len());
+    let mut scores = Vec::with_capacity(ids.len());
+    for i in 0..ids.len() {
+        match (r[i], f[i], m[i]) {
+            (Some(a), Some(b), Some(c)) => {
+                scores.push(Some(format!("{a}{b}{c}")));
+                labels.push(cfg.segment_of(a, b, c).to_string());
+            }
+            _ => {
+                scores.push(None);
+                labels.push(UNCLASSIFIED.to_string());
+            }
+        }
+    }
+    out.push_u8("rfm_r", r);
+    out.push_u8("rfm_f", f);
+    out.push_u8("rfm_m", m);
+    out.push_str("rfm_score", scores);
+    out.set_label("rfm_segment", labels);
+    out.report = serde_json::json!({"bins": cfg.bins, "ties": format!("{:?}", cfg.ties), "frequency": cfg.frequency, "monetary": cfg.monetary});
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[Option<f64>], hib: bool, ties: TieRule) -> Vec<Option<u8>> {
+        let ids: Vec<String> = (0..v.len()).map(|i| format!("c{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        quantile_scores(v, &ids, 5, ties, hib)
+    }
+
+    #[test]
+    fn five_distinct_values_get_one_score_each() {
+        let v = [Some(10.0), Some(50.0), Some(20.0), Some(40.0), Some(30.0)];
+        assert_eq!(
+            s(&v, true, TieRule::Average),
+            vec![Some(1), Some(5), Some(2), Some(4), Some(3)]
+        );
+        // recency: the smallest number of days is the most recent and scores 5
+        assert_eq!(
+            s(&v, false, TieRule::Average),
+            vec![Some(5), Some(1), Some(4), Some(2), Some(3)]
+        );
+    }
+
+    #[test]
+    fn ties_share_a_score_or_break_by_id() {
+        let v = [Some(1.0), Some(1.0), Some(1.0), Some(1.0), Some(9.0)];
+        // average rank of the four 1.0s is 1.5 -> percentile 0.4 -> score 2
+        assert_eq!(
+            s(&v, true, TieRule::Average),
+            vec![Some(2), Some(2), Some(2), Some(2), Some(5)]
+        );
+        assert_eq!(
+            s(&v, true, TieRule::CustomerId),
+            vec![Some(1), Some(2), Some(3), Some(4), Some(5)]
+        );
+    }
+
+    #[test]
+    fn missing_values_stay_unscored() {
+        let v = [None, Some(3.0), None, Some(1.0)];
+        assert_eq!(
+            s(&v, true, TieRule::Average),
+            vec![None, Some(4), None, Some(2)]
+        );
+        assert_eq!(s(&[], true, TieRule::Average), Vec::<Option<u8>>::new());
+    }
+
+    #[test]
+    fn named_segments_first_match_wins() {
+        let cfg = RfmConfig::default();
+        assert_eq!(cfg.segment_of(5, 5, 5), "Champions");
+        assert_eq!(cfg.segment_of(5, 1, 1), "New Customers");
+        assert_eq!(cfg.segment_of(1, 5, 5), "Can't Lose Them");
+        assert_eq!(cfg.segment_of(1, 1, 1), "Lost");
+        assert_eq!(cfg.segment_of(2, 1, 1), "Hibernating");
+        assert_eq!(cfg.segment_of(3, 1, 5), "Promising");
+        assert_eq!(cfg.segment_of(1, 3, 1), "Others");
+    }
+
+    #[test]
+    fn rule_ranges_are_validated() {
+        let mut cfg = RfmConfig::default();
+        cfg.segments.push(rule("bad", [0, 3], [1, 1], [1, 1]));
+        assert!(cfg.validate().unwrap_err().contains("bad"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Customer segmentation: every scheme labels every customer exactly once (`unclassified` when
+//! its inputs are missing). Writes `customer_segments` (one wide row per customer) and
+//! `customer_segment_labels` (customer, scheme, segment), which segment_summary groups by.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use rayon::prelude::*;
+
+use super::table::Table;
+use super::{Model, ModelInputs, ModelOutputs};
+use crate::config::ModelsConfig;
+use crate::error::{Error, Result};
+
+/// The label of a customer a scheme cannot classify.
+pub const UNCLASSIFIED: &str = "unclassified";
+
+/// The per-customer inputs every scheme reads (the `segment_inputs` mart).
+pub struct CustomerView {
+    table: Table,
+    /// Customer ids.
+    pub ids: StringArray,
+    /// Completed orders to date.
+    pub orders: Vec<Option<i64>>,
+}
+
+impl CustomerView {
+    /// Wraps the collected `segment_inputs` table.
+    pub fn new(table: Table) -> Result<Self> {
+        let ids = table.strings("customer_id")?;
+        let orders = table.i64("orders")?;
+        Ok(Self { table, ids, orders })
+    }
+
+    /// Number of customers.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are no customers.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Customer ids as string slices.
+    pub fn id_strs(&self) -> Vec<&str> {
+        (0..self.ids.len()).map(|i| self.ids.value(i)).collect()
+    }
+
+    /// A numeric input column.
+    pub fn f64(&self, col: &str) -> Result<Vec<Option<f64>>> {
+        self.table.f64(col)
+    }
+}
+
+/// What one scheme adds: its wide columns and one label per customer.
+pub struct SchemeOutput {
+    /// The scheme name used in `customer_segment_labels.scheme`.
+    pub scheme: &'static str,
+    /// Wide columns for customer_segments, in order.
+    pub columns: Vec<(Field, ArrayRef)>,
+    /// One label per customer.
+    pub labels: Vec<String>,
+    /// Facts for the run results.
+    pub report: serde_json::Value,
+}
+
+impl SchemeOutput {
+    /// An empty output for `scheme`.
+    pub fn new(scheme: &'static str) -> Self {
+        Self {
+            scheme,
+            columns: Vec::new(),
+            labels: Vec::new(),
+            report: serde_json::Value::Null,
+        }
+    }
+
+    /// Adds a small-integer column.
+    pub fn push_u8(&mut self, name: &str, v: Vec<Option<u8>>) {
+        let a: Int32Array = v.into_iter().map(|x| x.map(i32::from)).collect();
+        self.columns
+            .push((Field::new(name, DataType::Int32, true), Arc::new(a)));
+    }
+
+    /// Adds a text column.
+    pub fn push_str(&mut self, name: &str, v: Vec<Option<String>>) {
+        self.columns.push((
+            Field::new(name, DataType::Utf8, true),
+            Arc::new(StringArray::from(v)),
+        ));
+    }
+
+    /// Adds a float column.
+    pub fn push_f64(&mut self, name: &str, v: Vec<Option<f64>>) {
+        self.columns.push((
+            Field::new(name, DataType::Float64, true),
+            Arc::new(Float64Array::from(v)),
+        ));
+    }
+
+    /// Sets the labels and adds them as the scheme's label column.
+    pub fn set_label(&mut self, column: &str, labels: Vec<String>) {
+        let a = StringArray::from_iter_values(labels.iter());
+        self.columns
+            .push((Field::new(column, DataType::Utf8, false), Arc::new(a)));
+        self.labels = labels;
+    }
+}
+
+/// A segmentation scheme.
+pub trait Scheme: Send + Sync {
+    /// Scheme name.
+    fn name(&self) -> &'static str;
+    /// Labels every customer.
+    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput>;
+}
+
+struct Rfm(super::rfm::RfmConfig);
+impl Scheme for Rfm {
+    fn name(&self) -> &'static str {
+        "rfm"
+    }
+    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
+        super::rfm::assign(&self.0, view)
+    }
+}
+
+struct Rfm8(super::rfm8::Rfm8Config);
+impl Scheme for Rfm8 {
+    fn name(&self) -> &'static str {
+        "rfm8"
+    }
+    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
+        super::rfm8::assign(&self.0, view)
+    }
+}
+
+/// Runs every configured scheme over the `segment_inputs` mart.
+pub struct SegmentsModel {
+    schemes: Vec<Box<dyn Scheme>>,
+}
+
+impl SegmentsModel {
+    /// The configured schemes.
+    pub fn new(cfg: &ModelsConfig) -> Self {
+        Self {
+            schemes: vec![
+                Box::new(Rfm(cfg.rfm.clone())),
+                Box::new(Rfm8(cfg.rfm8.clone())),
+            ],
+        }
+    }
+}
+
+impl Model for SegmentsModel {
+    fn name(&self) -> &'static str {
+        "segments"
+    }
+    fn inputs(&self) -> Vec<&'static str> {
+        vec!["segment_inputs"]
+    }
+    fn outputs(&self) -> Vec<&'static str> {
+        vec!["customer_segments", "customer_segment_labels"]
+    }
+
+    fn run(&self, inputs: &ModelInputs) -> Result<ModelOutputs> {
+        let view = CustomerView::new(Table::new(
+            "segment_inputs",
+            inputs.table("segment_inputs"),
+        )?)?;
+        let outputs: Vec<SchemeOutput> = self
+            .schemes
+            .par_iter()
+            .map(|s| s.assign(&view))
+            .collect::<Result<_>>()?;
+        let ids: ArrayRef = Arc::new(view.ids.clone());
+        let mut fields = vec![Field::new("customer_id", DataType::Utf8, false)];
+        let mut cols = vec![Arc::clone(&ids)];
+        let mut report = serde_json::Map::new();
+        for o in &outputs {
+            for (f, a) in &o.columns {
+                fields.push(f.clone());
+                cols.push(Arc::clone(a));
+            }
+            report.insert(o.scheme.to_string(), o.report.clone());
+        }
+        let wide = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+            .map_err(|e| Error::Internal(format!("customer_segments: {e}")))?;
+
+        let n = view.len();
+        let long_schema = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Utf8, false),
+            Field::new("scheme", DataType::Utf8, false),
+            Field::new("segment", DataType::Utf8, false),
+        ]));
+        let mut long = Vec::with_capacity(outputs.len());
+        for o in &outputs {
+            let scheme = StringArray::from_iter_values(std::iter::repeat_n(o.scheme, n));
+            let labels = StringArray::from_iter_values(o.labels.iter());
+            long.push(
+                RecordBatch::try_new(
+                    Arc::clone(&long_schema),
+                    vec![Arc::clone(&ids), Arc::new(scheme), Arc::new(labels)],
+                )
+                .map_err(|e| Error::Internal(format!("customer_segment_labels: {e}")))?,
+            );
+        }
+        Ok(ModelOutputs {
+            tables: vec![
+                ("customer_segments".into(), vec![wide]),
+                ("customer_segment_labels".into(), long),
+            ],
+            report: serde_json::Value::Object(report),
+            warnings: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,821 @@
+//! One run: extract -> SQL stages and models in dependency order -> publish, for one period.
+//! Always leaves `<warehouse>/_runs/<run_id>/run_results.json`, failures included.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::MemTable;
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, col};
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+
+use crate::config::PipelineConfig;
+use crate::error::{EngineContext, Error, Result};
+use crate::extract::{self, LandedSource};
+use crate::models::{self, ModelInputs};
+use crate::period::Period;
+use crate::publish::{self, PartitionWriter, StagedPartition};
+use crate::stages::{self, Layer, graph::Step};
+use crate::storage::Location;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The period to compute and publish.
+    pub period: Period,
+    /// The run id (unique per run; also stamped on every row).
+    pub run_id: String,
+    /// Publish a partition even if it has no rows.
+    pub allow_empty: bool,
+    /// The command line, for run results.
+    pub command: Vec<String>,
+    /// The job definition's text, for the config hash.
+    pub config_text: String,
+}
+
+/// A fresh run id: UTC time plus a random suffix (metadata only; never used in computations).
+pub fn new_run_id() -> String {
+    let suffix: u32 = rand::random();
+    format!(
+        "{}-{:08x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        suffix
+    )
+}
+
+/// Timing and rows of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// Step name.
+    pub name: String,
+    /// `extract`, `sql/staging`, `model`, `publish`, ...
+    pub kind: String,
+    /// `success` or `failed`.
+    pub status: String,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Rows produced (the clean rows for staging stages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// What happened to one source's rows.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SourceResult {
+    /// Source name.
+    pub name: String,
+    /// Resolved location.
+    pub location: String,
+    /// Whether the extract was found.
+    pub present: bool,
+    /// Files read.
+    pub files: usize,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows loaded into the staging table.
+    pub loaded: u64,
+    /// Rows quarantined, by reason.
+    pub quarantined: BTreeMap<String, u64>,
+    /// Cells normalised (kept, changed), by kind.
+    pub normalised: BTreeMap<String, u64>,
+    /// Valid rows dated after the as-of date (left out of this period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_as_of: Option<u64>,
+    /// Whether rows_read = loaded + quarantined.
+    pub reconciled: bool,
+    /// Warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The error of a failed run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunError {
+    /// Category (`config`, `data_quality`, `source_or_storage`, `internal`).
+    pub category: String,
+    /// The process exit code.
+    pub exit_code: i32,
+    /// The message.
+    pub message: String,
+}
+
+/// The run results document (`run_results.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResults {
+    /// Run id.
+    pub run_id: String,
+    /// `success` or `failed`.
+    pub status: String,
+    /// The command line.
+    pub command: Vec<String>,
+    /// Period label.
+    pub period: String,
+    /// As-of date.
+    pub as_of: String,
+    /// The job definition file.
+    pub config_file: String,
+    /// Hash of the job definition and overrides.
+    pub config_hash: String,
+    /// Versions of the pipeline and its engine.
+    pub versions: BTreeMap<String, String>,
+    /// When the run started (UTC, metadata).
+    pub started_at: String,
+    /// Total wall time in seconds.
+    pub seconds: f64,
+    /// Sources.
+    pub sources: Vec<SourceResult>,
+    /// Steps in run order.
+    pub steps: Vec<StepResult>,
+    /// Model reports.
+    pub models: BTreeMap<String, serde_json::Value>,
+    /// Partitions published.
+    pub outputs: Vec<StagedPartition>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// The error, when the run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+    /// Where this document is.
+    pub run_results: String,
+}
+
+impl RunResults {
+    /// The one-line JSON summary printed last on stdout.
+    pub fn summary(&self) -> serde_json::Value {
+        let customers = self
+            .outputs
+            .iter()
+            .find(|o| o.table == "customer_features")
+            .map(|o| o.rows);
+        let quarantined: u64 = self
+            .sources
+            .iter()
+            .flat_map(|s| s.quarantined.values())
+            .sum();
+        serde_json::json!({
+            "run_id": self.run_id,
+            "status": self.status,
+            "period": self.period,
+            "exit_code": self.error.as_ref().map(|e| e.exit_code).unwrap_or(0),
+            "customers": customers,
+            "partitions": self.outputs.len(),
+            "quarantined": quarantined,
+            "seconds": (self.seconds * 100.0).round() / 100.0,
+            "run_results": self.run_results,
+            "error": self.error.as_ref().map(|e| e.message.clone()),
+        })
+    }
+}
+
+/// Builds the query engine's session.
+pub fn session(cfg: &PipelineConfig) -> SessionContext {
+    let mut sc = SessionConfig::new()
+        .with_batch_size(cfg.engine.batch_size)
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(true);
+    if cfg.engine.target_partitions > 0 {
+        sc = sc.with_target_partitions(cfg.engine.target_partitions);
+    }
+    sc.options_mut().execution.time_zone = Some(cfg.time_zone.clone());
+    SessionContext::new_with_config(sc)
+}
+
+fn register_store(ctx: &SessionContext, loc: &Location) {
+    if !loc.is_local() {
+        ctx.register_object_store(&loc.root_url(), Arc::clone(loc.store()));
+    }
+}
+
+/// Runs one period end to end. The returned results are also written to the warehouse; on
+/// failure the error is returned alongside them.
+pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result<()>) {
+    let started = Instant::now();
+    let warehouse_url = cfg.resolve(&cfg.warehouse).unwrap_or_default();
+    let mut results = RunResults {
+        run_id: opts.run_id.clone(),
+        status: "running".into(),
+        command: opts.command.clone(),
+        period: opts.period.label(),
+        as_of: opts.period.as_of.to_string(),
+        config_file: cfg.file.display().to_string(),
+        config_hash: cfg.hash(&opts.config_text),
+        versions: [
+            (
+                "crm_pipeline".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+            (
+                "datafusion".to_string(),
+                datafusion::DATAFUSION_VERSION.to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        seconds: 0.0,
+        sources: Vec::new(),
+        steps: Vec::new(),
+        models: BTreeMap::new(),
+        outputs: Vec::new(),
+        warnings: Vec::new(),
+        error: None,
+        run_results: format!(
+            "{}/_runs/{}/run_results.json",
+            warehouse_url.trim_end_matches('/'),
+            opts.run_id
+        ),
+    };
+    let outcome = execute(cfg, opts, &mut results).await;
+    results.seconds = started.elapsed().as_secs_f64();
+    match &outcome {
+        Ok(()) => results.status = "success".into(),
+        Err(e) => {
+            results.status = "failed".into();
+            results.error = Some(RunError {
+                category: e.category().into(),
+                exit_code: e.exit_code(),
+                message: e.to_string(),
+            });
+        }
+    }
+    let written = write_results(&warehouse_url, &results).await;
+    let outcome = match (outcome, written) {
+        (Ok(()), Err(e)) => Err(e),
+        (o, _) => o,
+    };
+    (results, outcome)
+}
+
+async fn write_results(warehouse_url: &str, results: &RunResults) -> Result<()> {
+    let wh = Location::parse(warehouse_url)?;
+    let path = wh.path_of(&format!("_runs/{}/run_results.json", results.run_id));
+    let body = serde_json::to_vec_pretty(results)
+        .map_err(|e| Error::Internal(format!("run results: {e}")))?;
+    wh.store()
+        .put(&path, body.into())
+        .await
+        .map_err(|e| Error::storage(wh.url_of(&path), crate::storage::explain(&e)))?;
+    Ok(())
+}
+
+/// Built-in SQL parameters plus `stages.params`.
+pub fn sql_params(
+    cfg: &PipelineConfig,
+    period: &Period,
+    present: &BTreeMap<String, bool>,
+) -> BTreeMap<String, String> {
+    let prev = period.previous();
+    let mut p = BTreeMap::new();
+    p.insert("as_of".into(), period.as_of.to_string());
+    p.insert("period_start".into(), period.start.to_string());
+    p.insert("period_end".into(), period.end.to_string());
+    p.insert("period".into(), period.label());
+    p.insert("previous_period_start".into(), prev.start.to_string());
+    p.insert("previous_period_end".into(), prev.end.to_string());
+    for s in extract::contract::SOURCES {
+        let has = present.get(s.name).copied().unwrap_or(false);
+        p.insert(
+            format!("has_{}", s.name),
+            if has { "TRUE" } else { "FALSE" }.into(),
+        );
+    }
+    for (k, v) in &cfg.stages.params {
+        let text = match v {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::Bool(b) => {
+                if *b {
+                    "TRUE".into()
+                } else {
+                    "FALSE".into()
+                }
+            }
+            other => serde_yaml_ng::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        p.insert(k.clone(), text);
+    }
+    p
+}
+
+/// The plan of a job definition: SQL stages and models in run order.
+pub fn plan(cfg: &PipelineConfig) -> Result<stages::graph::Plan> {
+    let any_period = Period::containing(cfg.period.grain, chrono::NaiveDate::default());
+    let all_present = extract::contract::SOURCES
+        .iter()
+        .map(|s| (s.name.to_string(), true))
+        .collect();
+    let sql = stages::discover(&cfg.sql_dir(), &sql_params(cfg, &any_period, &all_present))?;
+    let models = models::registry(&cfg.models)
+        .iter()
+        .map(|m| m.node())
+        .collect();
+    let mut provided: Vec<String> = extract::contract::SOURCES
+        .iter()
+        .map(|s| format!("raw.{}", s.name))
+        .collect();
+    provided.extend(cfg.outputs.keys().map(|t| format!("previous.{t}")));
+    stages::graph::plan(&provided, sql, models)
+}
+
+async fn timed<T>(
+    results: &mut RunResults,
+    name: &str,
+    kind: &str,
+    fut: impl std::future::Future<Output = Result<(T, Option<u64>)>>,
+) -> Result<T> {
+    let t = Instant::now();
+    let r = fut.await;
+    let (status, rows) = match &r {
+        Ok((_, rows)) => ("success", *rows),
+        Err(_) => ("failed", None),
+    };
+    results.steps.push(StepResult {
+        name: name.into(),
+        kind: kind.into(),
+        status: status.into(),
+        seconds: t.elapsed().as_secs_f64(),
+        rows,
+    });
+    if let Err(e) = &r {
+        tracing::error!(step = name, "{e}");
+    } else {
+        tracing::info!(
+            step = name,
+            seconds = t.elapsed().as_secs_f64(),
+            rows,
+            "done"
+        );
+    }
+    r.map(|(v, _)| v)
+}
+
+async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResults) -> Result<()> {
+    let resolve = |s: &str, key: &str| {
+        cfg.resolve(s)
+            .map_err(|m| Error::config(cfg.file.display(), format!("{key}: {m}")))
+    };
+    let warehouse = Location::parse(&resolve(&cfg.warehouse, "warehouse")?)?;
+    let scratch = Location::parse(&resolve(&cfg.scratch, "scratch")?)?.join(&opts.run_id);
+    let plan = plan(cfg)?;
+    let ctx = session(cfg);
+    register_store(&ctx, &warehouse);
+    register_store(&ctx, &scratch);
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| Error::Internal("default catalog missing".into()))?;
+    for schema in ["raw", "previous"] {
+        catalog
+            .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+            .context(|| format!("registering schema {schema}"))?;
+    }
+
+    // 1. extract
+    let landed: Vec<LandedSource> = timed(results, "extract", "extract", async {
+        let l = extract::land_sources(cfg, &scratch).await?;
+        let rows = l.iter().map(|s| s.rows_read).sum();
+        Ok((l, Some(rows)))
+    })
+    .await?;
+    let mut present = BTreeMap::new();
+    for src in extract::contract::SOURCES {
+        let landed_src = landed.iter().find(|l| l.name == src.name);
+        present.insert(src.name.to_string(), landed_src.is_some_and(|l| l.present));
+        let schema = extract::landing_schema(src);
+        let name = format!("raw.{}", src.name);
+        match landed_src {
+            Some(l) if !l.landed.is_empty() => {
+                ctx.register_parquet(
+                    name.as_str(),
+                    scratch.join(&format!("landing/{}", src.name)).url(),
+                    ParquetReadOptions::default().schema(&schema),
+                )
+                .await
+                .context(|| format!("registering {name}"))?;
+            }
+            _ => register_empty(&ctx, &name, schema)?,
+        }
+    }
+    for l in &landed {
+        results
+            .warnings
+            .extend(l.warnings.iter().map(|w| format!("{}: {w}", l.name)));
+    }
+
+    // previous period's published partitions, for growth and migration
+    let prev_label = opts.period.previous().label();
+    for (table, out) in &cfg.outputs {
+        let schema = publish::contract_schema(&out.column_types(table)?);
+        let loc = warehouse.join(&format!("{table}/period={prev_label}"));
+        let exists = loc
+            .store()
+            .list_with_delimiter(Some(loc.prefix()))
+            .await
+            .map(|l| !l.objects.is_empty())
+            .unwrap_or(false);
+        let name = format!("previous.{table}");
+        if exists {
+            ctx.register_parquet(
+                name.as_str(),
+                loc.url(),
+                ParquetReadOptions::default().schema(&schema),
+            )
+            .await
+            .context(|| format!("registering {name}"))?;
+        } else {
+            register_empty(&ctx, &name, schema)?;
+        }
+    }
+
+    // 2. SQL stages and models, in plan order
+    let params = sql_params(cfg, &opts.period, &present);
+    let registry = models::registry(&cfg.models);
+    let mut staging_stages: Vec<(String, Option<String>)> = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::Sql(stage) => {
+                let kind = step.kind();
+                let split = timed(results, &stage.name, &kind, async {
+                    let sql = stages::substitute_params(
+                        &stage.template,
+                        &params,
+                        &stage.name,
+                        &stage.file,
+                    )?;
+                    let stage_err = |e: datafusion::error::DataFusionError| Error::Stage {
+                        stage: stage.name.clone(),
+                        file: stage.file.display().to_string(),
+                        message: e.to_string(),
+                    };
+                    let df = ctx.sql(&sql).await.map_err(stage_err)?;
+                    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                    let split = schema.field_with_name("_reject_reason").is_ok();
+                    let stored = if split {
+                        format!("{}__all", stage.name)
+                    } else {
+                        stage.name.clone()
+                    };
+                    let loc = scratch.join(&format!("stages/{stored}"));
+                    df.write_parquet(&loc.url(), DataFrameWriteOptions::new(), None)
+                        .await
+                        .map_err(stage_err)?;
+                    ctx.register_parquet(
+                        stored.as_str(),
+                        loc.url(),
+                        ParquetReadOptions::default().schema(&schema),
+                    )
+                    .await
+                    .map_err(stage_err)?;
+                    if split {
+                        let keep: Vec<_> = schema
+                            .fields()
+                            .iter()
+                            .filter(|f| !f.name().starts_with('_'))
+                            .map(|f| col(format!("\"{}\"", f.name())))
+                            .collect();
+                        let clean = ctx
+                            .table(stored.as_str())
+                            .await
+                            .map_err(stage_err)?
+                            .filter(col("_reject_reason").is_null())
+                            .map_err(stage_err)?
+                            .select(keep)
+                            .map_err(stage_err)?;
+                        ctx.register_table(stage.name.as_str(), clean.into_view())
+                            .map_err(stage_err)?;
+                    }
+                    let rows = ctx
+                        .table(stage.name.as_str())
+                        .await
+                        .map_err(stage_err)?
+                        .count()
+                        .await
+                        .map_err(stage_err)?;
+                    Ok((split, Some(rows as u64)))
+                })
+                .await?;
+                if split && stage.layer == Layer::Staging {
+                    let source = stage
+                        .refs
+                        .iter()
+                        .filter_map(|r| r.strip_prefix("raw."))
+                        .next()
+                        .map(String::from);
+                    staging_stages.push((stage.name.clone(), source));
+                }
+            }
+            Step::Model(node) => {
+                let model = registry
+                    .iter()
+                    .find(|m| m.name() == node.name)
+                    .ok_or_else(|| {
+                        Error::Internal(format!("model {} not registered", node.name))
+                    })?;
+                let mut inputs = ModelInputs {
+                    tables: BTreeMap::new(),
+                    period: opts.period.clone(),
+                };
+                let out = timed(results, &node.name, "model", async {
+                    for input in &node.inputs {
+                        let batches = ctx
+                            .table(input.as_str())
+                            .await
+                            .context(|| format!("model {} reading {input}", node.name))?
+                            .collect()
+                            .await
+                            .context(|| format!("model {} reading {input}", node.name))?;
+                        inputs.tables.insert(input.clone(), batches);
+                    }
+                    let out = tokio::task::block_in_place(|| model.run(&inputs))?;
+                    let rows = out
+                        .tables
+                        .first()
+                        .map(|(_, b)| b.iter().map(|b| b.num_rows() as u64).sum());
+                    Ok((out, rows))
+                })
+                .await?;
+                for (table, batches) in &out.tables {
+                    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| {
+                        Error::Internal(format!("model {} wrote no batches for {table}", node.name))
+                    })?;
+                    let loc = scratch.join(&format!("models/{table}"));
+                    publish::write_parquet(
+                        &loc,
+                        &loc.path_of("part-00000.parquet"),
+                        batches,
+                        Arc::clone(&schema),
+                    )
+                    .await?;
+                    ctx.register_parquet(
+                        table.as_str(),
+                        loc.url(),
+                        ParquetReadOptions::default().schema(&schema),
+                    )
+                    .await
+                    .context(|| format!("registering {table}"))?;
+                }
+                results.models.insert(node.name.clone(), out.report);
+                results.warnings.extend(
+                    out.warnings
+                        .into_iter()
+                        .map(|w| format!("{}: {w}", node.name)),
+                );
+            }
+        }
+    }
+
+    // 3. quarantine and reconciliation
+    let quarantine = timed(results, "quarantine", "quality", async {
+        let (batches, sources) =
+            reconcile(&ctx, &scratch, &landed, &staging_stages, &opts.period).await?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok(((batches, sources), Some(rows)))
+    })
+    .await?;
+    let (quarantine_batches, sources) = quarantine;
+    results.sources = sources;
+    if let Some(bad) = results.sources.iter().find(|s| !s.reconciled) {
+        return Err(Error::Internal(format!(
+            "source `{}` does not reconcile: {} rows read, {} loaded, {} quarantined; rows would be lost silently",
+            bad.name,
+            bad.rows_read,
+            bad.loaded,
+            bad.quarantined.values().sum::<u64>()
+        )));
+    }
+    let qschema = extract::quarantine_schema();
+    let qtable = MemTable::try_new(qschema, vec![quarantine_batches])
+        .context(|| "quarantine table".into())?;
+    ctx.register_table("quarantine", Arc::new(qtable))
+        .context(|| "quarantine table".into())?;
+
+    // 4. stage outputs, then publish them together
+    let label = opts.period.label();
+    let mut staged = Vec::new();
+    for (table, out) in cfg.outputs.iter().filter(|(_, o)| o.enabled) {
+        let part = timed(results, &format!("write {table}"), "publish", async {
+            let batches = ctx
+                .table(out.from.as_str())
+                .await
+                .map_err(|_| {
+                    Error::config(
+                        cfg.file.display(),
+                        format!(
+                            "outputs.{table}.from: `{}` is not a stage or model table",
+                            out.from
+                        ),
+                    )
+                })?
+                .collect()
+                .await
+                .context(|| format!("computing output {table}"))?;
+            let part = PartitionWriter::new(&warehouse, &opts.run_id, table, &label)
+                .with_columns(out.column_types(table)?)
+                .with_key(out.key.clone())
+                .stage(&batches)
+                .await?;
+            let rows = part.rows;
+            Ok((part, Some(rows)))
+        })
+        .await?;
+        if part.rows == 0 && !opts.allow_empty && table != "quarantine" {
+            return Err(Error::DataQuality(format!(
+                "output `{table}` for period {label} is empty; nothing was published (pass --allow-empty to publish empty partitions)"
+            )));
+        }
+        if !part.dropped_columns.is_empty() {
+            tracing::debug!(table, dropped = ?part.dropped_columns, "columns not in the contract were not written");
+        }
+        staged.push(part);
+    }
+    timed(results, "publish", "publish", async {
+        publish::publish(&warehouse, &opts.run_id, &staged).await?;
+        Ok(((), Some(staged.iter().map(|p| p.rows).sum())))
+    })
+    .await?;
+    results.outputs = staged;
+    let _ = publish::remove_all(&warehouse.join(&format!("_staging/{}", opts.run_id))).await;
+    let _ = publish::remove_all(&scratch).await;
+    Ok(())
+}
+
+fn register_empty(ctx: &SessionContext, name: &str, schema: SchemaRef) -> Result<()> {
+    let t = MemTable::try_new(schema, vec![vec![]]).context(|| format!("registering {name}"))?;
+    ctx.register_table(name, Arc::new(t))
+        .context(|| format!("registering {name}"))?;
+    Ok(())
+}
+
+async fn count_by(ctx: &SessionContext, sql: &str) -> Result<BTreeMap<String, u64>> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .context(|| sql.to_string())?
+        .collect()
+        .await
+        .context(|| sql.to_string())?;
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let k = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let k = k.as_string::<i32>();
+        let v = b.column(1).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            if !k.is_null(i) {
+                out.insert(k.value(i).to_string(), v.value(i) as u64);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the quarantine rows (extraction rejects plus staging rejects with their original text)
+/// and checks that every source reconciles: rows read = loaded + quarantined.
+async fn reconcile(
+    ctx: &SessionContext,
+    scratch: &Location,
+    landed: &[LandedSource],
+    staging: &[(String, Option<String>)],
+    period: &Period,
+) -> Result<(Vec<RecordBatch>, Vec<SourceResult>)> {
+    let mut batches = Vec::new();
+    // rows rejected while splitting files
+    let qloc = scratch.join("landing/_quarantine");
+    let has_extract_rejects = landed.iter().any(|l| l.malformed > 0);
+    if has_extract_rejects {
+        let b = ctx
+            .read_parquet(
+                qloc.url(),
+                ParquetReadOptions::default().schema(&extract::quarantine_schema()),
+            )
+            .await
+            .context(|| "reading extraction quarantine".into())?
+            .collect()
+            .await
+            .context(|| "reading extraction quarantine".into())?;
+        batches.extend(b);
+    }
+    let mut out = Vec::new();
+    for l in landed {
+        let mut r = SourceResult {
+            name: l.name.clone(),
+            location: l.location.clone(),
+            present: l.present,
+            files: l.files.len(),
+            rows_read: l.rows_read,
+            warnings: l.warnings.clone(),
+            ..Default::default()
+        };
+        let stage = staging
+            .iter()
+            .find(|(_, s)| s.as_deref() == Some(l.name.as_str()))
+            .map(|(n, _)| n.clone());
+        if let Some(stage) = &stage {
+            let all = format!("{stage}__all");
+            r.quarantined = count_by(ctx, &format!("SELECT _reject_reason, count(*) FROM {all} WHERE _reject_reason IS NOT NULL GROUP BY 1")).await?;
+            r.normalised = count_by(
+                ctx,
+                &format!(
+                    "SELECT note, count(*) FROM (SELECT unnest(string_to_array(_notes, ',')) AS note FROM {all} WHERE _reject_reason IS NULL AND _notes IS NOT NULL) GROUP BY note"
+                ),
+            )
+            .await?;
+            r.loaded = ctx
+                .table(stage.as_str())
+                .await
+                .context(|| stage.clone())?
+                .count()
+                .await
+                .context(|| stage.clone())? as u64;
+            if l.name == "orders" {
+                let sql = format!(
+                    "SELECT 'after_as_of', count(*) FROM {stage} WHERE order_date > DATE '{}'",
+                    period.as_of
+                );
+                r.after_as_of = count_by(ctx, &sql).await?.get("after_as_of").copied();
+            }
+            // the original text of rejected rows
+            let rejected = ctx
+                .sql(&format!(
+                    "SELECT r.*, a._reject_reason FROM raw.{src} r JOIN (SELECT _source_file, _row_number, _reject_reason FROM {all} WHERE _reject_reason IS NOT NULL) a ON r._source_file = a._source_file AND r._row_number = a._row_number",
+                    src = l.name
+                ))
+                .await
+                .context(|| format!("quarantine of {}", l.name))?
+                .collect()
+                .await
+                .context(|| format!("quarantine of {}", l.name))?;
+            for b in rejected {
+                batches.push(quarantine_rows(&l.name, &b)?);
+            }
+        } else if l.present {
+            r.loaded = l.rows_read - l.malformed;
+            r.warnings
+                .push("no staging stage reads this source; its rows are not checked".into());
+        }
+        for (reason, n) in &l.rejected {
+            *r.quarantined.entry(reason.clone()).or_default() += n;
+        }
+        r.reconciled = r.rows_read == r.loaded + r.quarantined.values().sum::<u64>();
+        out.push(r);
+    }
+    Ok((batches, out))
+}
+
+/// Quarantine rows from rejected landed rows: the canonical fields re-joined as CSV text.
+fn quarantine_rows(source: &str, b: &RecordBatch) -> Result<RecordBatch> {
+    let n = b.num_rows();
+    let schema = b.schema();
+    let file = b
+        .column_by_name("_source_file")
+        .map(|c| c.as_string::<i32>().clone());
+    let row = b
+        .column_by_name("_row_number")
+        .map(|c| c.as_primitive::<Int64Type>().clone());
+    let reason = b
+        .column_by_name("_reject_reason")
+        .map(|c| c.as_string::<i32>().clone());
+    let data: Vec<(usize, &StringArray)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.name().starts_with('_'))
+        .map(|(i, _)| (i, b.column(i).as_string::<i32>()))
+        .collect();
+    let mut raw = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let rec: Vec<&str> = data
+            .iter()
+            .map(|(_, a)| if a.is_null(i) { "" } else { a.value(i) })
+            .collect();
+        let _ = w.write_record(&rec);
+        let text = w
+            .into_inner()
+            .map(|v| String::from_utf8_lossy(&v).trim_end().to_string())
+            .unwrap_or_default();
+        raw.push(text);
+    }
+    let cols: Vec<Arc<dyn Array>> = vec![
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            source, n,
+        ))),
+        Arc::new(reason.unwrap_or_else(|| StringArray::from(vec![None::<&str>; n]))),
+        Arc::new(file.unwrap_or_else(|| StringArray::from(vec![None::<&str>; n]))),
+        Arc::new(row.unwrap_or_else(|| Int64Array::from(vec![None; n]))),
+        Arc::new(StringArray::from(raw)),
+    ];
+    RecordBatch::try_new(extract::quarantine_schema(), cols)
+        .map_err(|e| Error::Internal(format!("quarantine rows: {e}")))
+}

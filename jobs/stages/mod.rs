@@ -1,0 +1,238 @@
+//! Step 2: the SQL stages, in dbt's layering (`sql/staging/stg_*.sql`,
+//! `sql/intermediate/int_*.sql`, `sql/marts/*.sql`), one SELECT per file.
+//!
+//! A stage refers to extracts as `raw.<source>` and to other stages and model outputs by name;
+//! the run order is derived from those references (never from file order), and a cycle or an
+//! unknown name is an error that names it. SQL takes the period as parameters (`${as_of}`,
+//! `${period_start}`, `${period_end}`, `${period}`) plus the values under `stages.params`.
+//!
+//! A staging stage may output three metadata columns that the runner strips: `_reject_reason`
+//! (non-null rows go to quarantine with that reason), `_notes` (comma-separated normalisations,
+//! counted in the run results), and `_source_file` / `_row_number` (where the row came from).
+
+pub mod graph;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement, Visit, Visitor};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::error::{Error, Result};
+
+/// The dbt layer a stage belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    /// `sql/staging/`: rename, type and clean one extract.
+    Staging,
+    /// `sql/intermediate/`: integrate one profile per customer.
+    Intermediate,
+    /// `sql/marts/`: the published tables and the models' inputs.
+    Marts,
+}
+
+/// One SQL stage.
+#[derive(Debug, Clone)]
+pub struct SqlStage {
+    /// The stage name: the file stem, also its table name.
+    pub name: String,
+    /// Its layer.
+    pub layer: Layer,
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The SQL text with `${...}` parameters not yet substituted.
+    pub template: String,
+    /// Names the stage reads: `raw.<source>`, other stages, model outputs.
+    pub refs: BTreeSet<String>,
+}
+
+/// Reads every stage under `dir/{staging,intermediate,marts}`; `params` are the parameter values
+/// used to parse them (any valid values will do: only the shape matters here).
+pub fn discover(dir: &Path, params: &BTreeMap<String, String>) -> Result<Vec<SqlStage>> {
+    let mut out = Vec::new();
+    for (sub, layer) in [
+        ("staging", Layer::Staging),
+        ("intermediate", Layer::Intermediate),
+        ("marts", Layer::Marts),
+    ] {
+        let folder = dir.join(sub);
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&folder) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+                .collect(),
+            Err(_) => continue,
+        };
+        files.sort();
+        for file in files {
+            let name = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let template = std::fs::read_to_string(&file)
+                .map_err(|e| stage_err(&name, &file, format!("cannot read: {e}")))?;
+            let sql = substitute_params(&template, params, &name, &file)?;
+            let refs = references(&sql).map_err(|m| stage_err(&name, &file, m))?;
+            out.push(SqlStage {
+                name,
+                layer,
+                file,
+                template,
+                refs,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::config(
+            dir.display(),
+            "no SQL stages found; expected .sql files under staging/, intermediate/ and marts/",
+        ));
+    }
+    let mut seen = BTreeMap::new();
+    for s in &out {
+        if let Some(prev) = seen.insert(s.name.clone(), s.file.clone()) {
+            return Err(stage_err(
+                &s.name,
+                &s.file,
+                format!("a stage of the same name exists in {}", prev.display()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn stage_err(name: &str, file: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Stage {
+        stage: name.to_string(),
+        file: file.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+fn placeholder_params() -> BTreeMap<String, String> {
+    let mut p = BTreeMap::new();
+    for k in ["as_of", "period_start", "period_end"] {
+        p.insert(k.to_string(), "2000-01-01".to_string());
+    }
+    p.insert("period".into(), "2000-01".into());
+    p
+}
+
+/// Substitutes `${name}` parameters; an unknown one is an error naming the line.
+pub fn substitute_params(
+    template: &str,
+    params: &BTreeMap<String, String>,
+    stage: &str,
+    file: &Path,
+) -> Result<String> {
+    let mut out = String::with_capacity(template.len());
+    for (i, line) in template.lines().enumerate() {
+        let replaced = crate::config::substitute(line, |name| {
+            params.get(name).cloned().ok_or_else(|| {
+                format!(
+                    "line {}: unknown parameter `${{{name}}}`; built-ins are as_of, period_start, period_end, period; add others under `stages.params` in pipeline.yaml",
+                    i + 1
+                )
+            })
+        })
+        .map_err(|m| stage_err(stage, file, m))?;
+        out.push_str(&replaced);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct RefCollector {
+    relations: BTreeSet<String>,
+    ctes: BTreeSet<String>,
+}
+
+impl Visitor for RefCollector {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Self::Break> {
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                self.ctes.insert(cte.alias.name.value.to_lowercase());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<Self::Break> {
+        let name = relation.to_string().replace('"', "").to_lowercase();
+        self.relations.insert(name);
+        ControlFlow::Continue(())
+    }
+}
+
+/// The tables a SELECT reads (CTE names excluded). Exactly one statement, a query, is allowed.
+pub fn references(sql: &str) -> std::result::Result<BTreeSet<String>, String> {
+    let statements =
+        Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| format!("SQL syntax error: {e}"))?;
+    if statements.len() != 1 {
+        return Err(format!(
+            "expected exactly one SELECT statement, found {}",
+            statements.len()
+        ));
+    }
+    if !matches!(statements[0], Statement::Query(_)) {
+        return Err("a stage must be a single SELECT (or WITH ... SELECT) query".into());
+    }
+    let mut c = RefCollector::default();
+    let _ = statements.visit(&mut c);
+    Ok(c.relations.difference(&c.ctes).cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_exclude_ctes_and_include_schemas() {
+        let r = references(
+            "WITH a AS (SELECT * FROM raw.orders), b AS (SELECT * FROM a JOIN stg_customers c ON true) \
+             SELECT * FROM b WHERE x IN (SELECT y FROM int_z)",
+        )
+        .unwrap();
+        assert_eq!(
+            r.into_iter().collect::<Vec<_>>(),
+            vec!["int_z", "raw.orders", "stg_customers"]
+        );
+    }
+
+    #[test]
+    fn only_one_select_is_allowed() {
+        assert!(
+            references("SELECT 1; SELECT 2")
+                .unwrap_err()
+                .contains("exactly one")
+        );
+        assert!(
+            references("DROP TABLE x")
+                .unwrap_err()
+                .contains("single SELECT")
+        );
+        assert!(references("SELEC 1").unwrap_err().contains("syntax"));
+    }
+
+    #[test]
+    fn unknown_parameters_name_the_line() {
+        let p = placeholder_params();
+        let e = substitute_params("SELECT 1\nWHERE d < '${asof}'", &p, "s", Path::new("s.sql"))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("line 2: unknown parameter `${asof}`"),
+            "{e}"
+        );
+        let ok = substitute_params("SELECT DATE '${as_of}'", &p, "s", Path::new("s.sql")).unwrap();
+        assert_eq!(ok.trim(), "SELECT DATE '2000-01-01'");
+    }
+}

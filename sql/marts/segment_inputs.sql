@@ -1,0 +1,10 @@
+-- Mart (model input): what the segmentation schemes read, one row per customer of the period:
+-- the customer's features and predicted value.
+SELECT
+    f.*,
+    v.clv,
+    v.p_alive,
+    v.expected_purchases,
+    v.clv_decile
+FROM customer_features f
+LEFT JOIN customer_value v ON f.customer_id = v.customer_id

@@ -1,0 +1,135 @@
+-- Mart: segment_summary, one row per (scheme, segment). Metric definitions and denominators are
+-- in docs/metrics.md; every rate is null when its denominator is zero or its input is missing.
+WITH labelled AS (
+    SELECT l.scheme, l.segment, f.*, v.clv
+    FROM customer_segment_labels l
+    JOIN customer_features f ON l.customer_id = f.customer_id
+    LEFT JOIN customer_value v ON l.customer_id = v.customer_id
+),
+totals AS (
+    SELECT scheme, count(*) AS customers, sum(revenue) AS revenue, sum(margin) AS margin
+    FROM labelled
+    GROUP BY scheme
+),
+segments AS (
+    SELECT
+        scheme,
+        segment,
+        count(*)                                                        AS customers,
+        sum(revenue)                                                    AS revenue,
+        sum(margin)                                                     AS margin,
+        sum(period_revenue)                                             AS period_revenue,
+        avg(clv)                                                        AS avg_clv,
+        median(clv)                                                     AS median_clv,
+        sum(revenue) / nullif(sum(orders), 0)                           AS avg_order_value,
+        CAST(sum(CASE WHEN orders > 1 THEN orders - 1 ELSE 0 END) AS DOUBLE)
+            / nullif(sum(orders), 0)                                    AS repeat_purchase_rate,
+        CAST(sum(CASE WHEN previous_period_orders > 0 AND period_orders > 0 THEN 1 ELSE 0 END) AS DOUBLE)
+            / nullif(sum(CASE WHEN previous_period_orders > 0 THEN 1 ELSE 0 END), 0) AS retention_rate,
+        CAST(sum(CASE WHEN complaints > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS complaint_rate,
+        avg(avg_satisfaction)                                           AS avg_satisfaction,
+        100.0 * (sum(CASE WHEN nps >= 9 THEN 1 ELSE 0 END) - sum(CASE WHEN nps <= 6 THEN 1 ELSE 0 END))
+            / nullif(count(nps), 0)                                     AS nps,
+        CAST(sum(campaign_responses) AS DOUBLE) / nullif(sum(campaign_contacts), 0)   AS response_rate,
+        CAST(sum(campaign_conversions) AS DOUBLE) / nullif(sum(campaign_contacts), 0) AS conversion_rate,
+        sum(attributed_revenue) / nullif(sum(contact_cost), 0)         AS marketing_roi,
+        CAST(sum(interactions) AS DOUBLE) / count(*)                    AS interactions_per_customer
+    FROM labelled
+    GROUP BY scheme, segment
+),
+customer_categories AS (
+    SELECT customer_id, category, sum(net) AS spend
+    FROM int_order_lines
+    WHERE status = 'completed' AND category IS NOT NULL
+    GROUP BY customer_id, category
+),
+segment_categories AS (
+    SELECT
+        l.scheme,
+        l.segment,
+        c.category,
+        row_number() OVER (PARTITION BY l.scheme, l.segment ORDER BY sum(c.spend) DESC, c.category) AS rank
+    FROM customer_segment_labels l
+    JOIN customer_categories c ON l.customer_id = c.customer_id
+    GROUP BY l.scheme, l.segment, c.category
+),
+top_categories AS (
+    SELECT scheme, segment, string_agg(category, ', ' ORDER BY rank) AS top_categories
+    FROM segment_categories
+    WHERE rank <= ${top_categories}
+    GROUP BY scheme, segment
+),
+customer_channels AS (
+    SELECT customer_id, coalesce(channel, 'unknown') AS channel, count(*) AS orders
+    FROM int_orders
+    WHERE status = 'completed'
+    GROUP BY customer_id, coalesce(channel, 'unknown')
+),
+segment_channels AS (
+    SELECT
+        l.scheme,
+        l.segment,
+        c.channel,
+        sum(c.orders) AS orders,
+        sum(sum(c.orders)) OVER (PARTITION BY l.scheme, l.segment) AS segment_orders
+    FROM customer_segment_labels l
+    JOIN customer_channels c ON l.customer_id = c.customer_id
+    GROUP BY l.scheme, l.segment, c.channel
+),
+channel_mix AS (
+    SELECT
+        scheme,
+        segment,
+        string_agg(
+            channel || ' ' || CAST(CAST(round(100.0 * orders / segment_orders) AS BIGINT) AS VARCHAR) || '%',
+            ', ' ORDER BY orders DESC, channel) AS channel_mix
+    FROM segment_channels
+    GROUP BY scheme, segment
+),
+age_bands AS (
+    SELECT scheme, segment, age_band,
+           row_number() OVER (PARTITION BY scheme, segment ORDER BY count(*) DESC, age_band) AS rank
+    FROM labelled
+    WHERE age_band IS NOT NULL
+    GROUP BY scheme, segment, age_band
+),
+regions AS (
+    SELECT scheme, segment, region,
+           row_number() OVER (PARTITION BY scheme, segment ORDER BY count(*) DESC, region) AS rank
+    FROM labelled
+    WHERE region IS NOT NULL
+    GROUP BY scheme, segment, region
+)
+SELECT
+    s.scheme,
+    s.segment,
+    s.customers,
+    CAST(s.customers AS DOUBLE) / t.customers                           AS customer_share,
+    s.revenue,
+    s.revenue / nullif(t.revenue, 0)                                    AS revenue_share,
+    s.margin / nullif(t.margin, 0)                                      AS margin_share,
+    s.period_revenue,
+    s.avg_clv,
+    s.median_clv,
+    s.avg_order_value,
+    s.repeat_purchase_rate,
+    s.retention_rate,
+    s.complaint_rate,
+    s.avg_satisfaction,
+    s.nps,
+    s.response_rate,
+    s.conversion_rate,
+    s.marketing_roi,
+    s.interactions_per_customer,
+    CAST(s.customers AS DOUBLE) / nullif(p.customers, 0) - 1.0          AS growth_vs_previous,
+    tc.top_categories,
+    cm.channel_mix,
+    ab.age_band                                                         AS dominant_age_band,
+    rg.region                                                           AS dominant_region
+FROM segments s
+JOIN totals t ON s.scheme = t.scheme
+LEFT JOIN previous.segment_summary p ON s.scheme = p.scheme AND s.segment = p.segment
+LEFT JOIN top_categories tc ON s.scheme = tc.scheme AND s.segment = tc.segment
+LEFT JOIN channel_mix cm ON s.scheme = cm.scheme AND s.segment = cm.segment
+LEFT JOIN age_bands ab ON s.scheme = ab.scheme AND s.segment = ab.segment AND ab.rank = 1
+LEFT JOIN regions rg ON s.scheme = rg.scheme AND s.segment = rg.segment AND rg.rank = 1

@@ -1,0 +1,190 @@
+//! Bad input end to end: each case is a clear error naming the file and what to do, or a
+//! counted quarantine; never a panic, never a silent drop.
+
+use crate::common::*;
+use crm_pipeline::error::exit_code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_clean_dataset_gives_features_you_can_check_by_eye() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    let cfg = config(&raw, &wh);
+    let (results, outcome) = run_period(&cfg, "2024-06", "r1").await;
+    outcome.unwrap();
+    assert_eq!(results.status, "success");
+    let t = pretty(
+        &query(
+            &wh,
+            "customer_features",
+            "2024-06",
+            "SELECT customer_id, first_order_date, last_order_date, recency_days, frequency, orders, revenue, margin, tenure_days FROM t ORDER BY customer_id",
+        )
+        .await,
+    );
+    let expected = "\
++-------------+------------------+-----------------+--------------+-----------+--------+---------+--------+-------------+
+| customer_id | first_order_date | last_order_date | recency_days | frequency | orders | revenue | margin | tenure_days |
++-------------+------------------+-----------------+--------------+-----------+--------+---------+--------+-------------+
+| C1          | 2024-01-05       | 2024-05-20      | 41           | 2         | 3      | 220.0   | 88.0   | 546         |
+| C2          | 2024-02-10       | 2024-02-10      | 141          | 0         | 1      | 20.0    | 8.0    | 515         |
+| C3          |                  |                 |              | 0         | 0      | 0.0     | 0.0    | 487         |
++-------------+------------------+-----------------+--------------+-----------+--------+---------+--------+-------------+";
+    assert_eq!(t, expected);
+    let seg = pretty(
+        &query(
+            &wh,
+            "customer_segments",
+            "2024-06",
+            "SELECT customer_id, rfm_score, rfm8_code, rfm8_segment FROM t ORDER BY customer_id",
+        )
+        .await,
+    );
+    assert!(
+        seg.contains("| C3          |           |           | unclassified"),
+        "{seg}"
+    );
+    // C1 is more recent, more frequent and bigger than the mean of the two buyers
+    assert!(
+        seg.contains("| C1          | 444       | 111       | important value"),
+        "{seg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_orders_extract_names_the_location_and_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    std::fs::remove_dir_all(raw.join("orders")).unwrap();
+    let (results, outcome) = run_period(&config(&raw, &wh), "2024-06", "r1").await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("source `orders`") && msg.contains("orders/"),
+        "{msg}"
+    );
+    assert!(msg.contains("sources.orders.location"), "{msg}");
+    assert_eq!(results.status, "failed");
+    let doc = std::fs::read_to_string(wh.join("_runs/r1/run_results.json")).unwrap();
+    assert!(doc.contains("\"status\": \"failed\""), "{doc}");
+    assert!(
+        !wh.join("customer_features").exists(),
+        "nothing may be published"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_required_column_names_the_file_and_the_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    write(
+        &raw,
+        "orders/orders.csv",
+        "order_id,customer_id,order_ts\nO1,C1,2024-01-05\n",
+    );
+    let err = run_period(&config(&raw, &wh), "2024-06", "r1")
+        .await
+        .1
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("orders/orders.csv"), "{msg}");
+    assert!(
+        msg.contains("missing required column(s) `total_amount`"),
+        "{msg}"
+    );
+    assert!(msg.contains("sources.orders.columns"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semicolon_file_gets_a_delimiter_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    write(
+        &raw,
+        "orders/orders.csv",
+        "order_id;customer_id;order_ts;total_amount\nO1;C1;2024-01-05;10\n",
+    );
+    let msg = run_period(&config(&raw, &wh), "2024-06", "r1")
+        .await
+        .1
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("sources.orders.delimiter: \";\""), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    write(&raw, "orders/orders.csv", "");
+    let err = run_period(&config(&raw, &wh), "2024-06", "r1")
+        .await
+        .1
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE);
+    assert!(
+        err.to_string().contains("the file is empty (0 bytes)"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_rows_and_wrong_types_are_quarantined_with_reasons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    let mut orders = b"order_id,customer_id,order_ts,total_amount,status,channel\n\
+O1,C1,2024-01-05 10:00:00,100.00,completed,online\n\
+O2,C1,2024-03-05 10:00:00,50.00,completed,store,EXTRA\n\
+O3,C2,not a date,20.00,completed,online\n\
+O4,C1,2024-05-20 09:00:00,abc,,online\n\
+O5,C1,2024-05-21 09:00:00,-5,,online\n\
+O6,C9,2024-05-21 09:00:00,5,,online\n\
+O1,C1,2024-01-05 10:00:00,100.00,completed,online\n"
+        .to_vec();
+    orders.extend_from_slice(b"O7,C1,2024-05-22 09:00:00,5,,onl\xffine\n");
+    write(&raw, "orders/orders.csv", orders);
+    let (results, outcome) = run_period(&config(&raw, &wh), "2024-06", "r1").await;
+    outcome.unwrap();
+    let src = results.sources.iter().find(|s| s.name == "orders").unwrap();
+    assert_eq!(src.rows_read, 8);
+    assert_eq!(src.loaded, 1);
+    assert!(src.reconciled);
+    let reasons: Vec<(&str, u64)> = src
+        .quarantined
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("duplicate_order_id", 1),
+            ("invalid_order_ts", 1),
+            ("invalid_total_amount", 1),
+            ("invalid_utf8", 1),
+            ("malformed_row", 1),
+            ("non_positive_amount", 1),
+            ("unknown_customer", 1),
+        ]
+    );
+    let q = pretty(
+        &query(
+            &wh,
+            "quarantine",
+            "2024-06",
+            "SELECT reason, row_number, raw FROM t WHERE source = 'orders' ORDER BY row_number",
+        )
+        .await,
+    );
+    assert!(q.contains("| malformed_row: expected 6 fields, found 7 | 3          | O2,C1,2024-03-05 10:00:00,50.00,completed,store,EXTRA |"), "{q}");
+    assert!(q.contains("| invalid_total_amount                      | 5          | O4,C1,2024-05-20 09:00:00,abc,,online,,,"), "{q}");
+    assert!(
+        q.contains("| duplicate_order_id                        | 8          |"),
+        "{q}"
+    );
+}

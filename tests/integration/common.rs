@@ -1,0 +1,128 @@
+//! Shared helpers: write hand-made extracts, run the job, read its tables back.
+
+use std::path::{Path, PathBuf};
+
+use crm_pipeline::config::{Overrides, PipelineConfig};
+use crm_pipeline::error::Result;
+use crm_pipeline::period::Period;
+use crm_pipeline::run::{self, RunOptions, RunResults};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+/// The repository's pipeline.yaml with raw and warehouse pointed at `raw` and `warehouse`.
+pub fn config(raw: &Path, warehouse: &Path) -> PipelineConfig {
+    let mut o = Overrides::default();
+    o.vars.insert("raw".into(), raw.display().to_string());
+    o.vars
+        .insert("warehouse".into(), warehouse.display().to_string());
+    PipelineConfig::load(&repo_file("pipeline.yaml"), &o).expect("pipeline.yaml loads")
+}
+
+/// A file of the repository.
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Runs one period with a fixed run id.
+pub async fn run_period(
+    cfg: &PipelineConfig,
+    period: &str,
+    run_id: &str,
+) -> (RunResults, Result<()>) {
+    let opts = RunOptions {
+        period: Period::parse(cfg.period.grain, period).expect("valid period"),
+        run_id: run_id.into(),
+        allow_empty: false,
+        command: vec!["test".into()],
+        config_text: String::new(),
+    };
+    run::run(cfg, &opts).await
+}
+
+/// Writes `name` (e.g. "orders/part-0.csv") under `dir`.
+pub fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, content).expect("write");
+}
+
+/// Reads one published partition, sorted by `order_by`.
+pub async fn read_table(
+    warehouse: &Path,
+    table: &str,
+    period: &str,
+    order_by: &str,
+) -> Vec<RecordBatch> {
+    let ctx = SessionContext::new();
+    let dir = warehouse.join(format!("{table}/period={period}/"));
+    ctx.register_parquet(
+        "t",
+        dir.display().to_string(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .expect("register");
+    ctx.sql(&format!("SELECT * FROM t ORDER BY {order_by}"))
+        .await
+        .expect("sql")
+        .collect()
+        .await
+        .expect("collect")
+}
+
+/// Runs a query over one published partition registered as `t`.
+pub async fn query(warehouse: &Path, table: &str, period: &str, sql: &str) -> Vec<RecordBatch> {
+    let ctx = SessionContext::new();
+    let dir = warehouse.join(format!("{table}/period={period}/"));
+    ctx.register_parquet(
+        "t",
+        dir.display().to_string(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .expect("register");
+    ctx.sql(sql)
+        .await
+        .expect("sql")
+        .collect()
+        .await
+        .expect("collect")
+}
+
+/// Batches as a pretty table, for assertions that read like the data.
+pub fn pretty(batches: &[RecordBatch]) -> String {
+    pretty_format_batches(batches).expect("format").to_string()
+}
+
+/// A small clean dataset: three customers, orders in 2024, one product.
+pub fn small_dataset(raw: &Path) {
+    write(
+        raw,
+        "customers/customers.csv",
+        "customer_id,email,gender,region,signup_date,updated_at\n\
+         C1,a@example.com,F,north,2023-01-01,2023-01-01 00:00:00\n\
+         C2,b@example.com,M,south,2023-02-01,2023-02-01 00:00:00\n\
+         C3,c@example.com,F,east,2023-03-01,2023-03-01 00:00:00\n",
+    );
+    write(
+        raw,
+        "orders/orders.csv",
+        "order_id,customer_id,order_ts,total_amount,status,channel\n\
+         O1,C1,2024-01-05 10:00:00,100.00,completed,online\n\
+         O2,C1,2024-03-05 10:00:00,50.00,completed,store\n\
+         O3,C2,2024-02-10 12:00:00,20.00,completed,online\n\
+         O4,C1,2024-05-20 09:00:00,70.00,,online\n",
+    );
+    write(
+        raw,
+        "products/products.csv",
+        "product_id,category,price_tier,list_price,launch_date\nP1,books,standard,10.00,2020-01-01\n",
+    );
+    write(
+        raw,
+        "order_items/items.csv",
+        "order_id,line_no,product_id,quantity,unit_price,discount,unit_cost\n\
+         O1,1,P1,10,10.00,0,6.00\nO2,1,P1,5,10.00,0,6.00\nO3,1,P1,2,10.00,0,6.00\nO4,1,P1,7,10.00,0,6.00\n",
+    );
+}

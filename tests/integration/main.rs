@@ -1,0 +1,6 @@
+//! Integration tests, gathered into one binary to keep link time down.
+
+mod common;
+
+mod bad_inputs;
+mod slt;
