@@ -770,7 +770,8 @@ async fn reconcile(
     Ok((batches, out))
 }
 
-/// Quarantine rows from rejected landed rows: the canonical fields re-joined as CSV text.
+/// Quarantine rows from rejected landed rows: the canonical fields re-joined as CSV text, with
+/// personal data replaced by `[redacted]` (no PII reaches the warehouse, not even here).
 fn quarantine_rows(source: &str, b: &RecordBatch) -> Result<RecordBatch> {
     let n = b.num_rows();
     let schema = b.schema();
@@ -783,12 +784,16 @@ fn quarantine_rows(source: &str, b: &RecordBatch) -> Result<RecordBatch> {
     let reason = b
         .column_by_name("_reject_reason")
         .map(|c| c.as_string::<i32>().clone());
-    let data: Vec<(usize, &StringArray)> = schema
+    let contract = extract::contract::source_schema(source);
+    let is_pii = |name: &str| {
+        contract.is_some_and(|c| c.columns.iter().any(|col| col.pii && col.name == name))
+    };
+    let data: Vec<(bool, &StringArray)> = schema
         .fields()
         .iter()
         .enumerate()
         .filter(|(_, f)| !f.name().starts_with('_'))
-        .map(|(i, _)| (i, b.column(i).as_string::<i32>()))
+        .map(|(i, f)| (is_pii(f.name()), b.column(i).as_string::<i32>()))
         .collect();
     let mut raw = Vec::with_capacity(n);
     for i in 0..n {
@@ -798,7 +803,11 @@ fn quarantine_rows(source: &str, b: &RecordBatch) -> Result<RecordBatch> {
             .from_writer(Vec::new());
         let rec: Vec<&str> = data
             .iter()
-            .map(|(_, a)| if a.is_null(i) { "" } else { a.value(i) })
+            .map(|(pii, a)| match (a.is_null(i), pii) {
+                (true, _) => "",
+                (false, true) => extract::contract::REDACTED,
+                (false, false) => a.value(i),
+            })
             .collect();
         let _ = w.write_record(&rec);
         let text = w

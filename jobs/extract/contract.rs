@@ -9,6 +9,8 @@ pub struct SourceColumn {
     pub name: &'static str,
     /// Whether every file of the extract must have it.
     pub required: bool,
+    /// Personal data that must never reach the warehouse (not even in quarantine).
+    pub pii: bool,
 }
 
 /// One extract's canonical shape.
@@ -20,18 +22,37 @@ pub struct SourceSchema {
     pub columns: &'static [SourceColumn],
 }
 
+impl SourceSchema {
+    /// Whether the extract carries personal data.
+    pub fn has_pii(&self) -> bool {
+        self.columns.iter().any(|c| c.pii)
+    }
+}
+
 const fn req(name: &'static str) -> SourceColumn {
     SourceColumn {
         name,
         required: true,
+        pii: false,
     }
 }
 const fn opt(name: &'static str) -> SourceColumn {
     SourceColumn {
         name,
         required: false,
+        pii: false,
     }
 }
+const fn pii(name: &'static str) -> SourceColumn {
+    SourceColumn {
+        name,
+        required: false,
+        pii: true,
+    }
+}
+
+/// The text that replaces personal data in quarantined rows.
+pub const REDACTED: &str = "[redacted]";
 
 /// Every extract of the contract.
 pub const SOURCES: &[SourceSchema] = &[
@@ -39,13 +60,13 @@ pub const SOURCES: &[SourceSchema] = &[
         name: "customers",
         columns: &[
             req("customer_id"),
-            opt("full_name"),
-            opt("email"),
-            opt("phone"),
+            pii("full_name"),
+            pii("email"),
+            pii("phone"),
             opt("gender"),
-            opt("birth_date"),
+            pii("birth_date"),
             opt("occupation"),
-            opt("annual_income"),
+            pii("annual_income"),
             opt("education"),
             opt("country"),
             opt("region"),

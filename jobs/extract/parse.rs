@@ -214,7 +214,7 @@ fn parse_csv(
                 ),
                 url,
                 line as i64,
-                raw_text(&record, src.delimiter),
+                raw_text(&record, src.delimiter, schema),
             );
             continue;
         }
@@ -234,7 +234,7 @@ fn parse_csv(
                 "invalid_utf8: the row is not valid UTF-8; re-export the file as UTF-8".into(),
                 url,
                 line as i64,
-                raw_text(&record, src.delimiter),
+                raw_text(&record, src.delimiter, schema),
             );
             continue;
         }
@@ -249,8 +249,13 @@ fn parse_csv(
     Ok(out)
 }
 
-/// The original row as text (lossy for invalid UTF-8), re-joined with the delimiter.
-fn raw_text(record: &csv::ByteRecord, delimiter: char) -> String {
+/// The original row as text (lossy for invalid UTF-8), re-joined with the delimiter. Rows of an
+/// extract with personal data cannot be split reliably, so their text is withheld entirely; the
+/// file and line still locate them.
+fn raw_text(record: &csv::ByteRecord, delimiter: char, schema: &SourceSchema) -> String {
+    if schema.has_pii() {
+        return format!("{} ({} fields)", super::contract::REDACTED, record.len());
+    }
     let parts: Vec<String> = record
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -306,12 +311,13 @@ fn parse_jsonl(
             match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(trimmed) {
                 Ok(o) => o,
                 Err(e) => {
-                    out.rejects.push(
-                        format!("malformed_json: {e}"),
-                        url,
-                        line_no,
-                        String::from_utf8_lossy(trimmed).into_owned(),
-                    );
+                    let raw = if schema.has_pii() {
+                        super::contract::REDACTED.to_string()
+                    } else {
+                        String::from_utf8_lossy(trimmed).into_owned()
+                    };
+                    out.rejects
+                        .push(format!("malformed_json: {e}"), url, line_no, raw);
                     continue;
                 }
             };

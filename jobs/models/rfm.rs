@@ -85,20 +85,22 @@ fn rule(name: &str, r: [u8; 2], f: [u8; 2], m: [u8; 2]) -> RfmRule {
     }
 }
 
-/// The industry's common named segments, ordered so that first-match is meaningful.
+/// The industry's common named segments, arranged so that first-match covers every score
+/// triple and every rule is reachable (recency x frequency grid; M separates the Champions and
+/// Can't Lose Them corners).
 pub fn default_rules() -> Vec<RfmRule> {
     vec![
         rule("Champions", [4, 5], [4, 5], [4, 5]),
-        rule("Loyal Customers", [2, 5], [3, 5], [3, 5]),
-        rule("New Customers", [4, 5], [1, 1], [1, 5]),
-        rule("Potential Loyalist", [3, 5], [1, 3], [1, 3]),
-        rule("Promising", [3, 4], [1, 1], [1, 5]),
-        rule("Need Attention", [2, 3], [2, 3], [2, 3]),
-        rule("About To Sleep", [2, 3], [1, 2], [1, 2]),
+        rule("Loyal Customers", [3, 5], [3, 5], [1, 5]),
+        rule("New Customers", [5, 5], [1, 1], [1, 5]),
+        rule("Potential Loyalist", [4, 5], [1, 2], [1, 5]),
+        rule("Promising", [3, 3], [1, 1], [1, 5]),
+        rule("Need Attention", [3, 3], [2, 2], [1, 5]),
         rule("Can't Lose Them", [1, 1], [4, 5], [4, 5]),
-        rule("At Risk", [1, 2], [2, 5], [2, 5]),
-        rule("Lost", [1, 1], [1, 2], [1, 2]),
-        rule("Hibernating", [1, 2], [1, 2], [1, 2]),
+        rule("At Risk", [1, 2], [3, 5], [1, 5]),
+        rule("About To Sleep", [2, 2], [2, 2], [1, 5]),
+        rule("Hibernating", [2, 2], [1, 1], [1, 5]),
+        rule("Lost", [1, 1], [1, 2], [1, 5]),
     ]
 }
 
@@ -278,12 +280,40 @@ mod tests {
     fn named_segments_first_match_wins() {
         let cfg = RfmConfig::default();
         assert_eq!(cfg.segment_of(5, 5, 5), "Champions");
+        assert_eq!(cfg.segment_of(5, 5, 1), "Loyal Customers");
         assert_eq!(cfg.segment_of(5, 1, 1), "New Customers");
         assert_eq!(cfg.segment_of(1, 5, 5), "Can't Lose Them");
+        assert_eq!(cfg.segment_of(1, 5, 1), "At Risk");
         assert_eq!(cfg.segment_of(1, 1, 1), "Lost");
         assert_eq!(cfg.segment_of(2, 1, 1), "Hibernating");
+        assert_eq!(cfg.segment_of(3, 2, 1), "Need Attention");
         assert_eq!(cfg.segment_of(3, 1, 5), "Promising");
-        assert_eq!(cfg.segment_of(1, 3, 1), "Others");
+        let only = RfmConfig {
+            segments: vec![rule("Top", [5, 5], [5, 5], [5, 5])],
+            ..RfmConfig::default()
+        };
+        assert_eq!(only.segment_of(5, 5, 5), "Top");
+        assert_eq!(only.segment_of(4, 5, 5), "Others");
+    }
+
+    #[test]
+    fn every_default_rule_is_reachable() {
+        let cfg = RfmConfig::default();
+        let mut hit = std::collections::BTreeSet::new();
+        for r in 1..=5 {
+            for f in 1..=5 {
+                for m in 1..=5 {
+                    hit.insert(cfg.segment_of(r, f, m).to_string());
+                }
+            }
+        }
+        for rule in &cfg.segments {
+            assert!(
+                hit.contains(&rule.name),
+                "{} is shadowed by earlier rules",
+                rule.name
+            );
+        }
     }
 
     #[test]

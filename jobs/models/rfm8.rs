@@ -111,10 +111,11 @@ pub fn cutoff(values: &[Option<f64>], how: Cutoff) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
+    // sorted first, so the mean does not depend on the order rows arrive in
+    v.sort_by(f64::total_cmp);
     match how {
         Cutoff::Mean => Some(v.iter().sum::<f64>() / v.len() as f64),
         Cutoff::Median => {
-            v.sort_by(f64::total_cmp);
             let n = v.len();
             Some(if n % 2 == 1 {
                 v[n / 2]

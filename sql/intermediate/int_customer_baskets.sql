@@ -4,10 +4,10 @@
 SELECT
     customer_id,
     sum(net)                                                            AS net_spend,
-    sum(CASE WHEN is_discounted THEN net ELSE 0 END) / nullif(sum(net), 0)  AS discount_share,
-    sum(CASE WHEN is_premium THEN net ELSE 0 END) / nullif(sum(net), 0)     AS premium_share,
-    sum(CASE WHEN is_new THEN net ELSE 0 END) / nullif(sum(net), 0)         AS new_product_share,
-    sum(net) / nullif(sum(list_value), 0)                               AS price_index,
+    CAST(coalesce(sum(CASE WHEN is_discounted THEN net END), 0) AS DOUBLE) / CAST(nullif(sum(net), 0) AS DOUBLE) AS discount_share,
+    CAST(coalesce(sum(CASE WHEN is_premium THEN net END), 0) AS DOUBLE) / CAST(nullif(sum(net), 0) AS DOUBLE) AS premium_share,
+    CAST(coalesce(sum(CASE WHEN is_new THEN net END), 0) AS DOUBLE) / CAST(nullif(sum(net), 0) AS DOUBLE) AS new_product_share,
+    CAST(sum(net) AS DOUBLE) / CAST(nullif(sum(list_value), 0) AS DOUBLE) AS price_index,
     count(DISTINCT category)                                            AS categories,
     count(*)                                                            AS lines
 FROM int_order_lines

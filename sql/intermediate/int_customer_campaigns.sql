@@ -1,7 +1,7 @@
 -- Intermediate: campaign contacts per customer up to the as-of date. A response is a contact
 -- with a response time; a conversion is a contact whose converted order is a completed order;
 -- attributed revenue is those orders' amounts; contact_cost spreads each campaign's cost evenly
--- over all its contacts.
+-- over all its contacts (6 decimals, so sums stay exact).
 WITH per_campaign AS (
     SELECT campaign_id, count(*) AS contacts FROM stg_campaign_contacts GROUP BY campaign_id
 ),
@@ -10,8 +10,8 @@ contacts AS (
         c.customer_id,
         c.responded_ts IS NOT NULL AND CAST(c.responded_ts AS DATE) <= DATE '${as_of}' AS responded,
         o.order_id IS NOT NULL                                          AS converted,
-        coalesce(o.total_amount, 0.0)                                   AS attributed_revenue,
-        k.cost / p.contacts                                             AS contact_cost
+        coalesce(o.total_amount, CAST(0 AS DECIMAL(18, 4)))                        AS attributed_revenue,
+        CAST(k.cost / p.contacts AS DECIMAL(18, 6))                     AS contact_cost
     FROM stg_campaign_contacts c
     JOIN per_campaign p ON c.campaign_id = p.campaign_id
     LEFT JOIN stg_campaigns k ON c.campaign_id = k.campaign_id

@@ -6,10 +6,10 @@ SELECT
     max(CASE WHEN status = 'completed' THEN order_date END)            AS last_order_date,
     sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END)              AS orders,
     count(DISTINCT CASE WHEN status = 'completed' THEN order_date END) AS purchase_days,
-    sum(CASE WHEN status = 'completed' THEN total_amount ELSE 0 END)   AS revenue,
+    sum(CASE WHEN status = 'completed' THEN total_amount END)          AS revenue,
     sum(CASE WHEN status = 'completed' THEN margin END)                AS margin,
     sum(CASE WHEN status = 'completed' AND order_date >= DATE '${period_start}'
-             THEN total_amount ELSE 0 END)                              AS period_revenue,
+             THEN total_amount END)                                     AS period_revenue,
     sum(CASE WHEN status = 'completed' AND order_date >= DATE '${period_start}'
              THEN 1 ELSE 0 END)                                         AS period_orders,
     sum(CASE WHEN status = 'completed'

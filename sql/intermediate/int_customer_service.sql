@@ -36,6 +36,8 @@ SELECT
     coalesce(i.complaints, 0)                                           AS complaints,
     CAST(coalesce(i.satisfaction_sum, 0) + coalesce(s.satisfaction_sum, 0) AS DOUBLE)
         / nullif(coalesce(i.satisfaction_n, 0) + coalesce(s.satisfaction_n, 0), 0) AS avg_satisfaction,
+    coalesce(i.satisfaction_sum, 0) + coalesce(s.satisfaction_sum, 0)   AS satisfaction_sum,
+    coalesce(i.satisfaction_n, 0) + coalesce(s.satisfaction_n, 0)       AS satisfaction_n,
     s.nps
 FROM interactions i
 FULL OUTER JOIN surveys s ON i.customer_id = s.customer_id

@@ -1,6 +1,6 @@
 -- Intermediate: orders placed up to the as-of date with their basket totals. The margin of an
 -- order is its amount paid times the basket's margin rate (1 - cost / net); it is null when the
--- lines carry no cost.
+-- lines carry no cost. It is rounded to 4 decimals so sums over orders stay exact.
 WITH baskets AS (
     SELECT
         order_id,
@@ -23,7 +23,9 @@ SELECT
     b.gross,
     b.net,
     b.cost,
-    CASE WHEN b.net > 0 AND b.cost IS NOT NULL THEN o.total_amount * (1 - b.cost / b.net) END AS margin
+    CASE WHEN b.net > 0 AND b.cost IS NOT NULL
+         THEN CAST(round(CAST(o.total_amount AS DOUBLE) * (1.0 - CAST(b.cost AS DOUBLE) / CAST(b.net AS DOUBLE)), 4) AS DECIMAL(18, 4))
+    END                                                                 AS margin
 FROM stg_orders o
 LEFT JOIN baskets b ON o.order_id = b.order_id
 WHERE o.order_date <= DATE '${as_of}'

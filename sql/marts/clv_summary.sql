@@ -21,8 +21,8 @@ SELECT
     count(*) - 1                                                        AS frequency,
     arrow_cast(max(d.order_date), 'Int32') - arrow_cast(f.first_day, 'Int32') AS recency_days,
     arrow_cast(DATE '${as_of}', 'Int32') - arrow_cast(f.first_day, 'Int32') AS age_days,
-    sum(CASE WHEN d.order_date > f.first_day THEN d.amount END) / nullif(count(*) - 1, 0) AS monetary_value,
-    sum(CASE WHEN d.order_date > f.first_day THEN d.margin END) / nullif(count(*) - 1, 0) AS monetary_margin,
+    CAST(sum(CASE WHEN d.order_date > f.first_day THEN d.amount END) AS DOUBLE) / nullif(count(*) - 1, 0) AS monetary_value,
+    CAST(sum(CASE WHEN d.order_date > f.first_day THEN d.margin END) AS DOUBLE) / nullif(count(*) - 1, 0) AS monetary_margin,
     sum(d.amount)                                                       AS total_amount,
     sum(d.margin)                                                       AS total_margin
 FROM purchase_days d

@@ -19,20 +19,20 @@ segments AS (
         sum(revenue)                                                    AS revenue,
         sum(margin)                                                     AS margin,
         sum(period_revenue)                                             AS period_revenue,
-        avg(clv)                                                        AS avg_clv,
+        CAST(avg(CAST(clv AS DECIMAL(18, 4))) AS DOUBLE)                  AS avg_clv,
         median(clv)                                                     AS median_clv,
-        sum(revenue) / nullif(sum(orders), 0)                           AS avg_order_value,
+        CAST(sum(revenue) AS DOUBLE) / nullif(sum(orders), 0)             AS avg_order_value,
         CAST(sum(CASE WHEN orders > 1 THEN orders - 1 ELSE 0 END) AS DOUBLE)
             / nullif(sum(orders), 0)                                    AS repeat_purchase_rate,
         CAST(sum(CASE WHEN previous_period_orders > 0 AND period_orders > 0 THEN 1 ELSE 0 END) AS DOUBLE)
             / nullif(sum(CASE WHEN previous_period_orders > 0 THEN 1 ELSE 0 END), 0) AS retention_rate,
         CAST(sum(CASE WHEN complaints > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS complaint_rate,
-        avg(avg_satisfaction)                                           AS avg_satisfaction,
+        CAST(sum(satisfaction_sum) AS DOUBLE) / nullif(sum(satisfaction_n), 0) AS avg_satisfaction,
         100.0 * (sum(CASE WHEN nps >= 9 THEN 1 ELSE 0 END) - sum(CASE WHEN nps <= 6 THEN 1 ELSE 0 END))
             / nullif(count(nps), 0)                                     AS nps,
         CAST(sum(campaign_responses) AS DOUBLE) / nullif(sum(campaign_contacts), 0)   AS response_rate,
         CAST(sum(campaign_conversions) AS DOUBLE) / nullif(sum(campaign_contacts), 0) AS conversion_rate,
-        sum(attributed_revenue) / nullif(sum(contact_cost), 0)         AS marketing_roi,
+        CAST(sum(attributed_revenue) AS DOUBLE) / CAST(nullif(sum(contact_cost), 0) AS DOUBLE) AS marketing_roi,
         CAST(sum(interactions) AS DOUBLE) / count(*)                    AS interactions_per_customer
     FROM labelled
     GROUP BY scheme, segment
@@ -106,8 +106,8 @@ SELECT
     s.customers,
     CAST(s.customers AS DOUBLE) / t.customers                           AS customer_share,
     s.revenue,
-    s.revenue / nullif(t.revenue, 0)                                    AS revenue_share,
-    s.margin / nullif(t.margin, 0)                                      AS margin_share,
+    CAST(s.revenue AS DOUBLE) / CAST(nullif(t.revenue, 0) AS DOUBLE)  AS revenue_share,
+    CAST(s.margin AS DOUBLE) / CAST(nullif(t.margin, 0) AS DOUBLE)    AS margin_share,
     s.period_revenue,
     s.avg_clv,
     s.median_clv,

@@ -16,12 +16,13 @@ ranked AS (
 )
 SELECT
     count(*)                                                            AS customers,
-    sum(CASE WHEN revenue_rank <= ceil(${top_share} * n) THEN revenue ELSE 0 END)
-        / nullif(sum(revenue), 0)                                       AS top20_revenue_share,
-    sum(CASE WHEN margin_rank <= ceil(${top_share} * n) THEN margin ELSE 0 END)
-        / nullif(sum(margin), 0)                                        AS top20_margin_share,
+    CAST(sum(CASE WHEN revenue_rank <= ceil(${top_share} * n) THEN revenue END) AS DOUBLE)
+        / CAST(nullif(sum(revenue), 0) AS DOUBLE)                       AS top20_revenue_share,
+    CAST(sum(CASE WHEN margin_rank <= ceil(${top_share} * n) THEN margin END) AS DOUBLE)
+        / CAST(nullif(sum(margin), 0) AS DOUBLE)                        AS top20_margin_share,
     sum(CASE WHEN margin < 0 THEN 1 ELSE 0 END)                         AS negative_margin_customers,
-    sum(CASE WHEN margin < 0 THEN margin ELSE 0.0 END)                  AS negative_margin_total,
-    2.0 * sum(CAST(n - revenue_rank + 1 AS DOUBLE) * revenue) / nullif(max(n) * sum(revenue), 0)
+    coalesce(sum(CASE WHEN margin < 0 THEN margin END), 0)              AS negative_margin_total,
+    2.0 * CAST(sum((n - revenue_rank + 1) * revenue) AS DOUBLE)
+        / CAST(nullif(max(n) * sum(revenue), 0) AS DOUBLE)
         - (max(n) + 1.0) / max(n)                                       AS gini_revenue
 FROM ranked

@@ -10,7 +10,7 @@ WITH typed AS (
         try_cast(nullif(trim(start_date), '') AS DATE)                  AS start_date,
         try_cast(nullif(trim(end_date), '') AS DATE)                    AS end_date,
         nullif(trim(cost), '')                                          AS cost_text,
-        try_cast(nullif(trim(cost), '') AS DOUBLE)                      AS cost
+        try_cast(nullif(trim(cost), '') AS DECIMAL(18, 4))              AS cost
     FROM raw.campaigns
 ),
 ranked AS (

@@ -12,9 +12,9 @@ WITH typed AS (
         quantity                                                        AS quantity_text,
         try_cast(trim(quantity) AS BIGINT)                              AS quantity,
         nullif(trim(unit_price), '')                                    AS unit_price_text,
-        try_cast(nullif(trim(unit_price), '') AS DOUBLE)                AS unit_price,
-        try_cast(nullif(trim(discount), '') AS DOUBLE)                  AS discount,
-        try_cast(nullif(trim(unit_cost), '') AS DOUBLE)                 AS unit_cost
+        try_cast(nullif(trim(unit_price), '') AS DECIMAL(18, 4))        AS unit_price,
+        try_cast(nullif(trim(discount), '') AS DECIMAL(18, 4))          AS discount,
+        try_cast(nullif(trim(unit_cost), '') AS DECIMAL(18, 4))         AS unit_cost
     FROM raw.order_items
 ),
 checked AS (
@@ -52,6 +52,6 @@ SELECT
     product_id,
     coalesce(quantity, 1)                                               AS quantity,
     unit_price,
-    coalesce(discount, 0.0)                                             AS discount,
+    coalesce(discount, CAST(0 AS DECIMAL(18, 4)))                                  AS discount,
     unit_cost
 FROM ranked

@@ -1,7 +1,8 @@
 -- Staging: orders. Types and cleans the orders extract; rejects rows whose meaning is uncertain
 -- (missing keys, unparseable or out-of-range timestamps and amounts, unknown customers) and keeps
 -- the first occurrence of a duplicated order_id (by file, then line), quarantining the others.
--- A missing status means completed. Orders after the as-of date are valid here; the
+-- A missing status means completed. Money is DECIMAL(18, 4): exact sums, so every aggregate is
+-- the same whatever order the engine adds rows in. Orders after the as-of date are valid here; the
 -- intermediate stages leave them out of a period.
 WITH typed AS (
     SELECT
@@ -12,14 +13,14 @@ WITH typed AS (
         nullif(trim(order_ts), '')                                      AS order_ts_text,
         try_cast(nullif(trim(order_ts), '') AS TIMESTAMP)               AS order_ts,
         nullif(trim(total_amount), '')                                  AS total_amount_text,
-        try_cast(nullif(trim(total_amount), '') AS DOUBLE)              AS total_amount,
+        try_cast(nullif(trim(total_amount), '') AS DECIMAL(18, 4))      AS total_amount,
         status                                                          AS status_raw,
         coalesce(nullif(lower(trim(status)), ''), 'completed')          AS status,
         channel                                                         AS channel_raw,
         nullif(lower(trim(channel)), '')                                AS channel,
         nullif(trim(store_id), '')                                      AS store_id,
         nullif(upper(trim(currency)), '')                               AS currency,
-        try_cast(nullif(trim(discount_amount), '') AS DOUBLE)           AS discount_amount
+        try_cast(nullif(trim(discount_amount), '') AS DECIMAL(18, 4))   AS discount_amount
     FROM raw.orders
 ),
 checked AS (
@@ -32,7 +33,7 @@ checked AS (
             WHEN t.order_ts IS NULL THEN 'invalid_order_ts'
             WHEN t.order_ts < TIMESTAMP '${min_valid_date}' THEN 'order_ts_out_of_range'
             WHEN t.total_amount_text IS NULL THEN 'missing_total_amount'
-            WHEN t.total_amount IS NULL OR isnan(t.total_amount) THEN 'invalid_total_amount'
+            WHEN t.total_amount IS NULL THEN 'invalid_total_amount'
             WHEN t.total_amount <= 0 THEN 'non_positive_amount'
             WHEN t.total_amount > ${max_order_amount} THEN 'amount_out_of_range'
             WHEN ${has_customers} AND c.customer_id IS NULL THEN 'unknown_customer'

@@ -8,7 +8,7 @@ WITH typed AS (
         nullif(lower(trim(category)), '')                               AS category,
         nullif(trim(brand), '')                                         AS brand,
         nullif(lower(trim(price_tier)), '')                             AS price_tier_text,
-        try_cast(nullif(trim(list_price), '') AS DOUBLE)                AS list_price,
+        try_cast(nullif(trim(list_price), '') AS DECIMAL(18, 4))        AS list_price,
         try_cast(nullif(trim(launch_date), '') AS DATE)                 AS launch_date
     FROM raw.products
 ),

@@ -3,6 +3,8 @@
 
 use crate::common::*;
 use crm_pipeline::error::exit_code;
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_clean_dataset_gives_features_you_can_check_by_eye() {
@@ -172,19 +174,43 @@ O1,C1,2024-01-05 10:00:00,100.00,completed,online\n"
             ("unknown_customer", 1),
         ]
     );
-    let q = pretty(
-        &query(
-            &wh,
-            "quarantine",
-            "2024-06",
-            "SELECT reason, row_number, raw FROM t WHERE source = 'orders' ORDER BY row_number",
+    let q = query(&wh, "quarantine", "2024-06", "SELECT arrow_cast(reason, 'Utf8'), row_number, arrow_cast(raw, 'Utf8') FROM t WHERE source = 'orders' ORDER BY row_number").await;
+    let rows: Vec<(String, i64, String)> = q
+        .iter()
+        .flat_map(|b| {
+            let (r, n, raw) = (
+                b.column(0).as_string::<i32>(),
+                b.column(1).as_primitive::<Int64Type>(),
+                b.column(2).as_string::<i32>(),
+            );
+            (0..b.num_rows())
+                .map(move |i| (r.value(i).to_string(), n.value(i), raw.value(i).to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let row = |line: i64| {
+        rows.iter()
+            .find(|r| r.1 == line)
+            .cloned()
+            .unwrap_or_else(|| panic!("no quarantine row for line {line}: {rows:?}"))
+    };
+    assert_eq!(
+        row(3),
+        (
+            "malformed_row: expected 6 fields, found 7".into(),
+            3,
+            "O2,C1,2024-03-05 10:00:00,50.00,completed,store,EXTRA".into()
         )
-        .await,
     );
-    assert!(q.contains("| malformed_row: expected 6 fields, found 7 | 3          | O2,C1,2024-03-05 10:00:00,50.00,completed,store,EXTRA |"), "{q}");
-    assert!(q.contains("| invalid_total_amount                      | 5          | O4,C1,2024-05-20 09:00:00,abc,,online,,,"), "{q}");
-    assert!(
-        q.contains("| duplicate_order_id                        | 8          |"),
-        "{q}"
+    assert_eq!(
+        row(5),
+        (
+            "invalid_total_amount".into(),
+            5,
+            "O4,C1,2024-05-20 09:00:00,abc,,online,,,".into()
+        )
     );
+    assert_eq!(row(8).0, "duplicate_order_id");
+    assert!(row(9).0.starts_with("invalid_utf8"), "{:?}", row(9));
+    assert_eq!(rows.len(), 7);
 }

@@ -47,30 +47,6 @@ pub fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) {
     std::fs::write(p, content).expect("write");
 }
 
-/// Reads one published partition, sorted by `order_by`.
-pub async fn read_table(
-    warehouse: &Path,
-    table: &str,
-    period: &str,
-    order_by: &str,
-) -> Vec<RecordBatch> {
-    let ctx = SessionContext::new();
-    let dir = warehouse.join(format!("{table}/period={period}/"));
-    ctx.register_parquet(
-        "t",
-        dir.display().to_string(),
-        ParquetReadOptions::default(),
-    )
-    .await
-    .expect("register");
-    ctx.sql(&format!("SELECT * FROM t ORDER BY {order_by}"))
-        .await
-        .expect("sql")
-        .collect()
-        .await
-        .expect("collect")
-}
-
 /// Runs a query over one published partition registered as `t`.
 pub async fn query(warehouse: &Path, table: &str, period: &str, sql: &str) -> Vec<RecordBatch> {
     let ctx = SessionContext::new();

@@ -3,4 +3,5 @@
 mod common;
 
 mod bad_inputs;
+mod e2e;
 mod slt;
