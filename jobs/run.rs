@@ -63,6 +63,38 @@ pub struct StepResult {
     /// Rows produced (the clean rows for staging stages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// CPU seconds (user + system, all threads) spent in the step (Linux only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    /// Peak resident memory of the process during the step, in MiB (Linux only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Process resource readings from /proc (Linux); None elsewhere.
+mod process {
+    /// Resets the peak-RSS high-water mark so the next reading covers only what follows.
+    pub fn reset_peak() {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+
+    /// Peak resident memory since the last reset, in MiB.
+    pub fn peak_rss_mib() -> Option<f64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some((kb / 1024.0 * 10.0).round() / 10.0)
+    }
+
+    /// CPU seconds used by the process so far (user + system; 100 clock ticks per second).
+    pub fn cpu_seconds() -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let utime: f64 = f.get(11)?.parse().ok()?;
+        let stime: f64 = f.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    }
 }
 
 /// What happened to one source's rows.
@@ -232,6 +264,7 @@ pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result
         ),
     };
     let outcome = execute(cfg, opts, &mut results).await;
+    cleanup(cfg, &opts.run_id).await;
     results.seconds = started.elapsed().as_secs_f64();
     match &outcome {
         Ok(()) => results.status = "success".into(),
@@ -333,10 +366,16 @@ async fn timed<T>(
     fut: impl std::future::Future<Output = Result<(T, Option<u64>)>>,
 ) -> Result<T> {
     let t = Instant::now();
+    process::reset_peak();
+    let cpu0 = process::cpu_seconds();
     let r = fut.await;
     let (status, rows) = match &r {
         Ok((_, rows)) => ("success", *rows),
         Err(_) => ("failed", None),
+    };
+    let cpu_seconds = match (cpu0, process::cpu_seconds()) {
+        (Some(a), Some(b)) => Some(((b - a) * 100.0).round() / 100.0),
+        _ => None,
     };
     results.steps.push(StepResult {
         name: name.into(),
@@ -344,6 +383,8 @@ async fn timed<T>(
         status: status.into(),
         seconds: t.elapsed().as_secs_f64(),
         rows,
+        cpu_seconds,
+        peak_rss_mib: process::peak_rss_mib(),
     });
     if let Err(e) = &r {
         tracing::error!(step = name, "{e}");
@@ -464,7 +505,8 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
                         stage.name.clone()
                     };
                     let loc = scratch.join(&format!("stages/{stored}"));
-                    df.write_parquet(&loc.url(), DataFrameWriteOptions::new(), None)
+                    let written = df
+                        .write_parquet(&loc.url(), DataFrameWriteOptions::new(), None)
                         .await
                         .map_err(stage_err)?;
                     ctx.register_parquet(
@@ -492,14 +534,18 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
                         ctx.register_table(stage.name.as_str(), clean.into_view())
                             .map_err(stage_err)?;
                     }
-                    let rows = ctx
-                        .table(stage.name.as_str())
-                        .await
-                        .map_err(stage_err)?
-                        .count()
-                        .await
-                        .map_err(stage_err)?;
-                    Ok((split, Some(rows as u64)))
+                    // the writer reports the rows it wrote; a split stage counts its clean rows
+                    let rows = if split {
+                        ctx.table(stage.name.as_str())
+                            .await
+                            .map_err(stage_err)?
+                            .count()
+                            .await
+                            .map_err(stage_err)? as u64
+                    } else {
+                        written_rows(&written)
+                    };
+                    Ok((split, Some(rows)))
                 })
                 .await?;
                 if split && stage.layer == Layer::Staging {
@@ -642,9 +688,37 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
     })
     .await?;
     results.outputs = staged;
-    let _ = publish::remove_all(&warehouse.join(&format!("_staging/{}", opts.run_id))).await;
-    let _ = publish::remove_all(&scratch).await;
     Ok(())
+}
+
+/// Removes the run's staging and scratch space, whatever the outcome (best effort: a failure to
+/// clean up never fails the run).
+async fn cleanup(cfg: &PipelineConfig, run_id: &str) {
+    for (root, sub) in [(&cfg.warehouse, "_staging"), (&cfg.scratch, "")] {
+        let Ok(url) = cfg.resolve(root) else { continue };
+        let Ok(loc) = Location::parse(&url) else {
+            continue;
+        };
+        let base = if sub.is_empty() { loc } else { loc.join(sub) };
+        if let Err(e) = publish::remove_all(&base.join(run_id)).await {
+            tracing::warn!("could not remove {}: {e}", base.join(run_id));
+        }
+        publish::remove_if_empty(&base);
+    }
+}
+
+/// The row count DataFusion's writers return (one UInt64 `count` column).
+fn written_rows(batches: &[RecordBatch]) -> u64 {
+    use datafusion::arrow::datatypes::UInt64Type;
+    batches
+        .iter()
+        .filter(|b| b.num_columns() > 0)
+        .filter_map(|b| {
+            b.column(0)
+                .as_primitive_opt::<UInt64Type>()
+                .map(|a| a.iter().flatten().sum::<u64>())
+        })
+        .sum()
 }
 
 fn register_empty(ctx: &SessionContext, name: &str, schema: SchemaRef) -> Result<()> {

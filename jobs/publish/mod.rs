@@ -307,6 +307,13 @@ async fn replace_objects(from: &Location, to: &Location, files: &[String]) -> Re
     Ok(())
 }
 
+/// Removes a local folder if it is empty (no-op elsewhere: object stores have no folders).
+pub fn remove_if_empty(loc: &Location) {
+    if let (true, Ok(p)) = (loc.is_local(), local_path(loc)) {
+        let _ = std::fs::remove_dir(p);
+    }
+}
+
 /// Deletes everything under a location (best effort for scratch cleanup).
 pub async fn remove_all(loc: &Location) -> Result<()> {
     if loc.is_local() {
