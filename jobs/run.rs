@@ -311,6 +311,10 @@ pub fn sql_params(
     p.insert("period".into(), period.label());
     p.insert("previous_period_start".into(), prev.start.to_string());
     p.insert("previous_period_end".into(), prev.end.to_string());
+    let holdout = cfg.models.clv.holdout_days;
+    let calibration_end = period.as_of - chrono::Duration::days(i64::from(holdout));
+    p.insert("holdout_days".into(), holdout.to_string());
+    p.insert("calibration_end".into(), calibration_end.to_string());
     for s in extract::contract::SOURCES {
         let has = present.get(s.name).copied().unwrap_or(false);
         p.insert(

@@ -88,6 +88,17 @@ pub struct ClvConfig {
     /// Below this P(alive), days_to_next_purchase is null (not expected to return).
     #[serde(default = "default_min_p_alive")]
     pub min_p_alive_for_next_purchase: f64,
+    /// Holdout validation: refit on data up to `holdout_days` before the as-of date and score
+    /// the purchases of the days after it (0 = off).
+    #[serde(default)]
+    pub holdout_days: u32,
+    /// Calibration buckets of holdout validation: frequencies 0..k-1 and "k+".
+    #[serde(default = "default_top_bucket")]
+    pub holdout_top_bucket: u32,
+}
+
+fn default_top_bucket() -> u32 {
+    7
 }
 
 fn default_horizon() -> u32 {
@@ -122,6 +133,8 @@ impl Default for ClvConfig {
             max_iterations: default_max_iter(),
             penalizer: 0.0,
             min_p_alive_for_next_purchase: default_min_p_alive(),
+            holdout_days: 0,
+            holdout_top_bucket: default_top_bucket(),
         }
     }
 }
@@ -202,6 +215,10 @@ pub struct ModelRow {
     pub holdout_mae: Option<f64>,
     /// Holdout aggregate relative error.
     pub holdout_aggregate_error: Option<f64>,
+    /// Customers scored in the holdout window.
+    pub holdout_customers: Option<i64>,
+    /// Holdout calibration by calibration frequency, as JSON.
+    pub holdout_calibration: Option<String>,
 }
 
 /// The per-customer BTYD summary in model time units.
@@ -234,7 +251,7 @@ impl Model for CustomerValueModel {
         "customer_value"
     }
     fn inputs(&self) -> Vec<&'static str> {
-        vec!["customer_features", "clv_summary"]
+        vec!["customer_features", "clv_summary", "clv_holdout"]
     }
     fn outputs(&self) -> Vec<&'static str> {
         vec!["customer_value", "clv_model"]
@@ -249,7 +266,21 @@ impl Model for CustomerValueModel {
         let aov = features.f64("avg_order_value")?;
         let summary = align_summary(&self.cfg, &ids, &summary_table)?;
 
-        let (pred, rows, warnings) = predict(&self.cfg, &summary);
+        let (pred, mut rows, mut warnings) = predict(&self.cfg, &summary);
+        if self.cfg.holdout_days > 0 {
+            let t = Table::new("clv_holdout", inputs.table("clv_holdout"))?;
+            match validate_on_holdout(&self.cfg, &t)? {
+                Ok(h) => {
+                    if let Some(row) = rows.first_mut() {
+                        row.holdout_mae = Some(h.mae).filter(|v| v.is_finite());
+                        row.holdout_aggregate_error = h.relative_error;
+                        row.holdout_customers = Some(h.customers as i64);
+                        row.holdout_calibration = Some(calibration_json(&h));
+                    }
+                }
+                Err(why) => warnings.push(format!("holdout validation skipped: {why}")),
+            }
+        }
         let n = ids.len();
         let historical: Vec<Option<f64>> = match self.cfg.basis {
             ValueBasis::Revenue => revenue.clone(),
@@ -465,6 +496,79 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
     (pred, rows, warnings)
 }
 
+/// Refits the transaction model on the calibration summary and scores the holdout window:
+/// per-customer MAE of purchases, aggregate relative error and calibration by frequency.
+fn validate_on_holdout(
+    cfg: &ClvConfig,
+    t: &Table,
+) -> Result<std::result::Result<super::clv::HoldoutMetrics, String>> {
+    use super::clv::{self, FitOptions, Rfm, TransactionModelKind};
+    let unit = cfg.time_unit.days();
+    let (x, tx, age, actual) = (
+        t.f64("frequency")?,
+        t.f64("recency_days")?,
+        t.f64("age_days")?,
+        t.f64("holdout_purchases")?,
+    );
+    let rfm: Vec<Rfm> = (0..t.len())
+        .map(|i| Rfm {
+            x: x[i].unwrap_or(f64::NAN),
+            t_x: tx[i].map(|d| d / unit).unwrap_or(f64::NAN),
+            t: age[i].map(|d| d / unit).unwrap_or(f64::NAN),
+        })
+        .collect();
+    if rfm.is_empty() {
+        return Ok(Err("no customer bought before the calibration end".into()));
+    }
+    let opts = FitOptions {
+        penalizer: cfg.penalizer,
+        max_iter: cfg.max_iterations,
+        min_repeat_customers: cfg.min_repeat_customers,
+        ..FitOptions::default()
+    };
+    let kind = match cfg.model {
+        PurchaseModel::Bgnbd => TransactionModelKind::BgNbd,
+        PurchaseModel::Mbgnbd => TransactionModelKind::MbgNbd,
+    };
+    let summary = clv::summarize(&rfm);
+    let fit = clv::fit_transactions(kind, &summary.rows, &opts);
+    if !fit.converged {
+        return Ok(Err(format!(
+            "the calibration fit did not converge ({})",
+            fit.reason.as_deref().unwrap_or("no reason given")
+        )));
+    }
+    let window = cfg.holdout_days as f64 / unit;
+    let predicted: Vec<f64> = rfm
+        .iter()
+        .map(|c| fit.model.conditional_expected_purchases(window, c))
+        .collect();
+    let actual: Vec<f64> = actual.iter().map(|a| a.unwrap_or(0.0)).collect();
+    let freq: Vec<f64> = rfm.iter().map(|c| c.x).collect();
+    Ok(clv::holdout_metrics(
+        &predicted,
+        &actual,
+        &freq,
+        cfg.holdout_top_bucket,
+    ))
+}
+
+fn calibration_json(h: &super::clv::HoldoutMetrics) -> String {
+    let buckets: Vec<serde_json::Value> = h
+        .buckets
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "frequency": if b.open_ended { format!("{}+", b.frequency) } else { b.frequency.to_string() },
+                "customers": b.customers,
+                "mean_predicted": b.mean_predicted,
+                "mean_actual": b.mean_actual,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(buckets).to_string()
+}
+
 /// Aligns clv_summary (customers with purchases) to the customer order of customer_features,
 /// converting days to the configured time unit.
 fn align_summary(cfg: &ClvConfig, ids: &StringArray, t: &Table) -> Result<CustomerSummary> {
@@ -530,6 +634,8 @@ fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
         Field::new("reason", DataType::Utf8, true),
         Field::new("holdout_mae", DataType::Float64, true),
         Field::new("holdout_aggregate_error", DataType::Float64, true),
+        Field::new("holdout_customers", DataType::Int64, true),
+        Field::new("holdout_calibration", DataType::Utf8, true),
     ]);
     let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
         rows.iter().map(|r| r.model.as_str()),
@@ -569,6 +675,16 @@ fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
             .map(|r| r.holdout_aggregate_error)
             .collect::<Float64Array>(),
     ));
+    cols.push(Arc::new(
+        rows.iter()
+            .map(|r| r.holdout_customers)
+            .collect::<Int64Array>(),
+    ));
+    cols.push(Arc::new(StringArray::from(
+        rows.iter()
+            .map(|r| r.holdout_calibration.clone())
+            .collect::<Vec<_>>(),
+    )));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|e| Error::Internal(format!("clv_model: {e}")))
 }

@@ -46,6 +46,45 @@ async fn a_small_clean_dataset_gives_features_you_can_check_by_eye() {
         seg.contains("| C3          |           |           | unclassified"),
         "{seg}"
     );
+    // two buyers cannot fit a CLV model: the run still publishes, CLV falls back to history
+    let m = pretty(
+        &query(
+            &wh,
+            "clv_model",
+            "2024-06",
+            "SELECT model, converged FROM t ORDER BY model",
+        )
+        .await,
+    );
+    assert!(m.contains("| bgnbd       | false     |"), "{m}");
+    let reason = pretty(
+        &query(
+            &wh,
+            "clv_model",
+            "2024-06",
+            "SELECT reason FROM t WHERE model = 'bgnbd'",
+        )
+        .await,
+    );
+    assert!(reason.contains("repeat"), "{reason}");
+    let v = pretty(
+        &query(
+            &wh,
+            "customer_value",
+            "2024-06",
+            "SELECT customer_id, clv, clv_method FROM t ORDER BY customer_id",
+        )
+        .await,
+    );
+    assert!(v.contains("| C1          | 220.0 | historical |"), "{v}");
+    assert!(
+        results
+            .warnings
+            .iter()
+            .any(|w| w.contains("falls back to historical value")),
+        "{:?}",
+        results.warnings
+    );
     // C1 is more recent, more frequent and bigger than the mean of the two buyers
     assert!(
         seg.contains("| C1          | 444       | 111       | important value"),

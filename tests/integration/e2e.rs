@@ -304,3 +304,40 @@ async fn no_personal_data_reaches_the_warehouse() {
     }
     assert!(checked > 5000, "only {checked} text cells were checked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holdout_validation_scores_the_last_months_against_a_calibration_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    generated(&raw, 4000, 9).await;
+    let mut cfg = config(&raw, &wh);
+    cfg.models.clv.holdout_days = 182;
+    run_period(&cfg, "2024-12", "holdout").await.1.unwrap();
+    let b = query(&wh, "clv_model", "2024-12", "SELECT holdout_customers, holdout_mae, holdout_aggregate_error FROM t WHERE model = 'bgnbd'").await;
+    let customers = b[0]
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        .value(0);
+    let mae = b[0]
+        .column(1)
+        .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+        .value(0);
+    let agg = b[0]
+        .column(2)
+        .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+        .value(0);
+    assert!(customers > 2500, "{customers}");
+    // data generated from the model itself: the aggregate holdout error is small
+    assert!(agg.abs() < 0.1, "aggregate error {agg}");
+    assert!(mae > 0.0 && mae < 1.0, "mae {mae}");
+    let cal = pretty(
+        &query(
+            &wh,
+            "clv_model",
+            "2024-12",
+            "SELECT holdout_calibration FROM t WHERE model = 'bgnbd'",
+        )
+        .await,
+    );
+    assert!(cal.contains("\"frequency\":\"7+\""), "{cal}");
+}
