@@ -11,7 +11,7 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, col};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
@@ -521,20 +521,7 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
                     .await
                     .map_err(stage_err)?;
                     if split {
-                        let keep: Vec<_> = schema
-                            .fields()
-                            .iter()
-                            .filter(|f| !f.name().starts_with('_'))
-                            .map(|f| col(format!("\"{}\"", f.name())))
-                            .collect();
-                        let clean = ctx
-                            .table(stored.as_str())
-                            .await
-                            .map_err(stage_err)?
-                            .filter(col("_reject_reason").is_null())
-                            .map_err(stage_err)?
-                            .select(keep)
-                            .map_err(stage_err)?;
+                        let clean = stages::clean_rows(&ctx, &stored).await.map_err(stage_err)?;
                         ctx.register_table(stage.name.as_str(), clean.into_view())
                             .map_err(stage_err)?;
                     }

@@ -191,16 +191,9 @@ pub fn quantile_scores(
 /// Computes rfm_r, rfm_f, rfm_m, rfm_score and rfm_segment.
 pub fn assign(cfg: &RfmConfig, view: &CustomerView) -> Result<SchemeOutput> {
     let ids = view.id_strs();
-    let buyers: Vec<bool> = view.orders.iter().map(|o| o.unwrap_or(0) > 0).collect();
-    let only_buyers = |v: Vec<Option<f64>>| -> Vec<Option<f64>> {
-        v.into_iter()
-            .zip(&buyers)
-            .map(|(x, b)| if *b { x } else { None })
-            .collect()
-    };
-    let recency = only_buyers(view.f64("recency_days")?);
-    let frequency = only_buyers(view.f64(&cfg.frequency)?);
-    let monetary = only_buyers(view.f64(&cfg.monetary)?);
+    let recency = view.buyer_f64("recency_days")?;
+    let frequency = view.buyer_f64(&cfg.frequency)?;
+    let monetary = view.buyer_f64(&cfg.monetary)?;
     let r = quantile_scores(&recency, &ids, cfg.bins, cfg.ties, false);
     let f = quantile_scores(&frequency, &ids, cfg.bins, cfg.ties, true);
     let m = quantile_scores(&monetary, &ids, cfg.bins, cfg.ties, true);

@@ -128,16 +128,9 @@ pub fn cutoff(values: &[Option<f64>], how: Cutoff) -> Option<f64> {
 
 /// Computes rfm8_code, rfm8_segment and the cut-off columns.
 pub fn assign(cfg: &Rfm8Config, view: &CustomerView) -> Result<SchemeOutput> {
-    let buyers: Vec<bool> = view.orders.iter().map(|o| o.unwrap_or(0) > 0).collect();
-    let only_buyers = |v: Vec<Option<f64>>| -> Vec<Option<f64>> {
-        v.into_iter()
-            .zip(&buyers)
-            .map(|(x, b)| if *b { x } else { None })
-            .collect()
-    };
-    let r = only_buyers(view.f64("recency_days")?);
-    let f = only_buyers(view.f64(&cfg.frequency)?);
-    let m = only_buyers(view.f64(&cfg.monetary)?);
+    let r = view.buyer_f64("recency_days")?;
+    let f = view.buyer_f64(&cfg.frequency)?;
+    let m = view.buyer_f64(&cfg.monetary)?;
     let (cr, cf, cm) = (
         cutoff(&r, cfg.cutoff),
         cutoff(&f, cfg.cutoff),

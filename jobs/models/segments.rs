@@ -54,6 +54,17 @@ impl CustomerView {
     pub fn f64(&self, col: &str) -> Result<Vec<Option<f64>>> {
         self.table.f64(col)
     }
+
+    /// A numeric input column with customers without purchases set to None.
+    pub fn buyer_f64(&self, col: &str) -> Result<Vec<Option<f64>>> {
+        Ok(self
+            .table
+            .f64(col)?
+            .into_iter()
+            .zip(&self.orders)
+            .map(|(v, o)| if o.unwrap_or(0) > 0 { v } else { None })
+            .collect())
+    }
 }
 
 /// What one scheme adds: its wide columns and one label per customer.

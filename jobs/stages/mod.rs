@@ -147,6 +147,24 @@ pub fn substitute_params(
     Ok(out)
 }
 
+/// The clean rows of a staging stage whose full output (metadata columns included) is registered
+/// as `all`: rows without a `_reject_reason`, without the `_`-prefixed columns.
+pub async fn clean_rows(
+    ctx: &datafusion::prelude::SessionContext,
+    all: &str,
+) -> datafusion::error::Result<datafusion::dataframe::DataFrame> {
+    use datafusion::prelude::col;
+    let df = ctx.table(all).await?;
+    let keep: Vec<_> = df
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with('_'))
+        .map(|f| col(format!("\"{}\"", f.name())))
+        .collect();
+    df.filter(col("_reject_reason").is_null())?.select(keep)
+}
+
 #[derive(Default)]
 struct RefCollector {
     relations: BTreeSet<String>,

@@ -21,7 +21,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionContext, col};
+use datafusion::prelude::SessionContext;
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 use crate::common::repo_file;
@@ -119,21 +119,7 @@ impl StageDb {
         if schema.field_with_name("_reject_reason").is_ok() {
             let all = format!("{name}__all");
             self.register(&all, batches, Arc::clone(&schema))?;
-            let keep: Vec<_> = schema
-                .fields()
-                .iter()
-                .filter(|f| !f.name().starts_with('_'))
-                .map(|f| col(format!("\"{}\"", f.name())))
-                .collect();
-            let clean = self
-                .ctx
-                .table(all.as_str())
-                .await
-                .map_err(err)?
-                .filter(col("_reject_reason").is_null())
-                .map_err(err)?
-                .select(keep)
-                .map_err(err)?;
+            let clean = stages::clean_rows(&self.ctx, &all).await.map_err(err)?;
             let clean_schema = Arc::new(clean.schema().as_arrow().clone());
             let rows = clean.collect().await.map_err(err)?;
             self.register(name, rows, clean_schema)?;
