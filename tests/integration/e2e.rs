@@ -341,3 +341,50 @@ async fn holdout_validation_scores_the_last_months_against_a_calibration_fit() {
     );
     assert!(cal.contains("\"frequency\":\"7+\""), "{cal}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clv_parameters_are_recovered_from_100k_generated_customers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    generated(&raw, 100_000, 3).await;
+    run_period(&config(&raw, &wh), "2024-12", "recovery")
+        .await
+        .1
+        .unwrap();
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(raw.join("_ground_truth/params.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        truth["time_unit"], "week",
+        "the pipeline's default time unit is weeks too"
+    );
+    let b = query(
+        &wh,
+        "clv_model",
+        "2024-12",
+        "SELECT r, alpha, a, b, p, q, gamma FROM t ORDER BY model",
+    )
+    .await;
+    let get = |row: usize, col: usize| {
+        b[0].column(col)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .value(row)
+    };
+    let fitted = [
+        ("r", get(0, 0), &truth["bg_nbd"]["r"]),
+        ("alpha", get(0, 1), &truth["bg_nbd"]["alpha"]),
+        ("a", get(0, 2), &truth["bg_nbd"]["a"]),
+        ("b", get(0, 3), &truth["bg_nbd"]["b"]),
+        ("p", get(1, 4), &truth["gamma_gamma"]["p"]),
+        ("q", get(1, 5), &truth["gamma_gamma"]["q"]),
+        ("gamma", get(1, 6), &truth["gamma_gamma"]["gamma"]),
+    ];
+    for (name, value, true_value) in fitted {
+        let t = true_value.as_f64().unwrap();
+        assert!(
+            (value - t).abs() / t < 0.10,
+            "{name}: fitted {value}, true {t}"
+        );
+    }
+}
