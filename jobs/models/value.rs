@@ -201,6 +201,8 @@ pub struct ModelRow {
     pub model: String,
     /// Named parameters.
     pub params: Vec<(&'static str, f64)>,
+    /// Their standard errors (inverse Hessian, delta method), when identified.
+    pub std_errors: Vec<(&'static str, f64)>,
     /// Log-likelihood at the estimate.
     pub log_likelihood: Option<f64>,
     /// Customers the model was fitted on.
@@ -400,6 +402,10 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
         ModelRow {
             model: name.into(),
             params: vec![("r", p.r), ("alpha", p.alpha), ("a", p.a), ("b", p.b)],
+            std_errors: tfit
+                .std_errors
+                .map(|s| vec![("r", s.r), ("alpha", s.alpha), ("a", s.a), ("b", s.b)])
+                .unwrap_or_default(),
             log_likelihood: Some(tfit.log_likelihood).filter(|v| v.is_finite()),
             customers_fitted: tfit.n_customers as i64,
             converged: tfit.converged,
@@ -410,6 +416,10 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
         ModelRow {
             model: "gamma_gamma".into(),
             params: vec![("p", g.p), ("q", g.q), ("gamma", g.v)],
+            std_errors: gfit
+                .std_errors
+                .map(|s| vec![("p", s.p), ("q", s.q), ("gamma", s.v)])
+                .unwrap_or_default(),
             log_likelihood: Some(gfit.log_likelihood).filter(|v| v.is_finite()),
             customers_fitted: gfit.n_customers as i64,
             converged: gfit.converged,
@@ -625,6 +635,11 @@ fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
             .iter()
             .map(|n| Field::new(*n, DataType::Float64, true)),
     );
+    fields.extend(
+        names
+            .iter()
+            .map(|n| Field::new(format!("{n}_se"), DataType::Float64, true)),
+    );
     fields.extend([
         Field::new("log_likelihood", DataType::Float64, true),
         Field::new("customers_fitted", DataType::Int64, false),
@@ -644,6 +659,13 @@ fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
         let v: Float64Array = rows
             .iter()
             .map(|r| r.params.iter().find(|(k, _)| *k == n).map(|(_, v)| *v))
+            .collect();
+        cols.push(Arc::new(v));
+    }
+    for n in names {
+        let v: Float64Array = rows
+            .iter()
+            .map(|r| r.std_errors.iter().find(|(k, _)| *k == n).map(|(_, v)| *v))
             .collect();
         cols.push(Arc::new(v));
     }
