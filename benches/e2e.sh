@@ -27,7 +27,7 @@ print(f"crm-pipeline run, {customers:,} customers, period {r['period']}: {wall:.
 print(f"{'step':<24}{'wall s':>9}{'cpu s':>9}{'rows':>12}{'rows/s':>12}{'peak MiB':>10}")
 for s in r["steps"]:
     rows = s.get("rows")
-    rate = f"{rows / s['seconds']:,.0f}" if rows and s["seconds"] > 0 else ""
+    rate = f"{rows / s['seconds']:,.0f}" if rows and s["seconds"] >= 0.01 else ""
     print(f"{s['name']:<24}{s['seconds']:>9.2f}{(s.get('cpu_seconds') or 0):>9.2f}{(rows or 0):>12,}{rate:>12}{(s.get('peak_rss_mib') or 0):>10.0f}")
 json.dump({"customers": customers, "wall_seconds": wall, "peak_rss_mib": rss_kib / 1024, "steps": r["steps"]}, open(path.replace("run_results.json", "bench.json"), "w"), indent=1)
 PY
