@@ -96,10 +96,11 @@ fn map_columns(
         let mut hint = format!(
             "add the column(s), or map them in pipeline.yaml under `sources.{name}.columns` (canonical: file column)"
         );
-        if header.len() == 1 {
-            if let Some(d) = [';', '\t', '|']
+        if header.len() == 1
+            && let Some(d) = [';', '\t', '|']
                 .into_iter()
                 .find(|d| header[0].contains(*d))
+        {
             {
                 hint = format!(
                     "the header looks {}-delimited: set `sources.{name}.delimiter: \"{}\"`",

@@ -290,14 +290,14 @@ impl Model for CustomerValueModel {
         };
         let mut clv = Vec::with_capacity(n);
         let mut method = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, hist) in historical.iter().enumerate() {
             match pred.clv.get(i).copied().flatten() {
                 Some(v) => {
                     clv.push(Some(v));
                     method.push("model");
                 }
                 None => {
-                    clv.push(historical[i]);
+                    clv.push(*hist);
                     method.push("historical");
                 }
             }
