@@ -101,17 +101,15 @@ fn map_columns(
                 .into_iter()
                 .find(|d| header[0].contains(*d))
         {
-            {
-                hint = format!(
-                    "the header looks {}-delimited: set `sources.{name}.delimiter: \"{}\"`",
-                    if d == '\t' {
-                        "tab".to_string()
-                    } else {
-                        format!("`{d}`")
-                    },
-                    d.escape_default()
-                );
-            }
+            hint = format!(
+                "the header looks {}-delimited: set `sources.{name}.delimiter: \"{}\"`",
+                if d == '\t' {
+                    "tab".to_string()
+                } else {
+                    format!("`{d}`")
+                },
+                d.escape_default()
+            );
         }
         return Err(Error::source(
             name,
