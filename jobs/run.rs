@@ -754,7 +754,7 @@ async fn reconcile(
     let mut batches = Vec::new();
     // rows rejected while splitting files
     let qloc = scratch.join("landing/_quarantine");
-    let has_extract_rejects = landed.iter().any(|l| l.malformed > 0);
+    let has_extract_rejects = landed.iter().any(|l| l.malformed() > 0);
     if has_extract_rejects {
         let b = ctx
             .read_parquet(
@@ -822,7 +822,7 @@ async fn reconcile(
                 batches.push(quarantine_rows(&l.name, &b)?);
             }
         } else if l.present {
-            r.loaded = l.rows_read - l.malformed;
+            r.loaded = l.rows_read - l.malformed();
             r.warnings
                 .push("no staging stage reads this source; its rows are not checked".into());
         }

@@ -94,12 +94,11 @@ impl Location {
 
     /// The URL of an object path in this location's store.
     pub fn url_of(&self, path: &Path) -> String {
-        let mut u = self.root_url();
-        u.set_path(&format!("/{}", path.as_ref()));
-        if self.url.scheme() == "file" {
-            // keep absolute file paths readable
+        if self.is_local() {
             return format!("file:///{}", path.as_ref());
         }
+        let mut u = self.root_url();
+        u.set_path(&format!("/{}", path.as_ref()));
         u.to_string()
     }
 

@@ -67,15 +67,20 @@ pub struct LandedSource {
     pub files: Vec<String>,
     /// Data rows read (header excluded), malformed ones included.
     pub rows_read: u64,
-    /// Rows quarantined at extraction (could not be split into fields).
-    pub malformed: u64,
-    /// Those rows by reason code.
+    /// Rows quarantined at extraction (they could not be split into fields), by reason code.
     pub rejected: std::collections::BTreeMap<String, u64>,
     /// Landed Parquet files (scratch URLs).
     #[serde(skip)]
     pub landed: Vec<String>,
     /// Non-fatal observations (ignored columns, skipped files).
     pub warnings: Vec<String>,
+}
+
+impl LandedSource {
+    /// Rows quarantined while splitting files.
+    pub fn malformed(&self) -> u64 {
+        self.rejected.values().sum()
+    }
 }
 
 /// Quarantined rows found while splitting files.
@@ -210,7 +215,6 @@ async fn land_source(
         present: !files.is_empty(),
         files: files.iter().map(|f| loc.url_of(&f.location)).collect(),
         rows_read: 0,
-        malformed: 0,
         rejected: Default::default(),
         landed: Vec::new(),
         warnings: Vec::new(),
@@ -267,7 +271,6 @@ async fn land_source(
 
     for (i, parsed) in results {
         landed.rows_read += parsed.rows_read;
-        landed.malformed += parsed.rejects.len() as u64;
         for reason in &parsed.rejects.reason {
             let code = reason.split(':').next().unwrap_or(reason).to_string();
             *landed.rejected.entry(code).or_default() += 1;

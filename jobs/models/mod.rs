@@ -15,7 +15,6 @@ pub mod value;
 use std::collections::BTreeMap;
 
 use datafusion::arrow::array::RecordBatch;
-use serde::Serialize;
 
 use crate::config::ModelsConfig;
 use crate::error::Result;
@@ -74,13 +73,4 @@ pub fn registry(cfg: &ModelsConfig) -> Vec<Box<dyn Model>> {
         Box::new(value::CustomerValueModel::new(cfg.clv.clone())),
         Box::new(segments::SegmentsModel::new(cfg)),
     ]
-}
-
-/// A serialisable note of what a model decided, for run results.
-#[derive(Debug, Clone, Serialize)]
-pub struct Note {
-    /// Model or scheme name.
-    pub name: String,
-    /// The facts.
-    pub facts: serde_json::Value,
 }
