@@ -46,6 +46,9 @@ pub struct PipelineConfig {
     /// Engine settings.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// Data-quality checks on stage, model and output tables.
+    #[serde(default)]
+    pub checks: Vec<crate::checks::CheckConfig>,
 
     /// The file this was read from (set by the loader).
     #[serde(skip)]
@@ -359,6 +362,10 @@ impl PipelineConfig {
                     "`period` is the partition column and is added by the writer",
                 ));
             }
+        }
+        for (i, c) in self.checks.iter().enumerate() {
+            c.validate()
+                .map_err(|m| self.err(&format!("checks[{i}]"), m))?;
         }
         self.models
             .rfm

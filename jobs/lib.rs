@@ -5,6 +5,7 @@
 //! segments, summaries) -> [`publish`] (partitions and run results). [`run`] ties them together
 //! for one period; [`generate`] writes sample extracts with known ground truth.
 
+pub mod checks;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -166,6 +166,8 @@ pub struct RunResults {
     pub steps: Vec<StepResult>,
     /// Model reports.
     pub models: BTreeMap<String, serde_json::Value>,
+    /// Every data-quality check's outcome.
+    pub checks: Vec<crate::checks::CheckOutcome>,
     /// Partitions published.
     pub outputs: Vec<StagedPartition>,
     /// Warnings.
@@ -198,6 +200,8 @@ impl RunResults {
             "customers": customers,
             "partitions": self.outputs.len(),
             "quarantined": quarantined,
+            "checks_failed": self.checks.iter().filter(|c| c.status == "fail").count(),
+            "checks_warned": self.checks.iter().filter(|c| c.status == "warn").count(),
             "seconds": (self.seconds * 100.0).round() / 100.0,
             "run_results": self.run_results,
             "error": self.error.as_ref().map(|e| e.message.clone()),
@@ -254,6 +258,7 @@ pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result
         sources: Vec::new(),
         steps: Vec::new(),
         models: BTreeMap::new(),
+        checks: Vec::new(),
         outputs: Vec::new(),
         warnings: Vec::new(),
         error: None,
@@ -634,7 +639,23 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
     ctx.register_table("quarantine", Arc::new(qtable))
         .context(|| "quarantine table".into())?;
 
-    // 4. stage outputs, then publish them together
+    // 4. data-quality checks: an error-severity failure publishes nothing
+    let mut outcomes = Vec::new();
+    let checked = timed(results, "checks", "quality", async {
+        let r = crate::checks::run_checks(&ctx, &cfg.checks, &opts.period, &mut outcomes).await;
+        r.map(|()| ((), Some(cfg.checks.len() as u64)))
+    })
+    .await;
+    results.warnings.extend(
+        outcomes
+            .iter()
+            .filter(|o| o.status == "warn")
+            .map(|o| format!("check {}: {}", o.name, o.detail)),
+    );
+    results.checks = outcomes;
+    checked?;
+
+    // 5. stage outputs, then publish them together
     let label = opts.period.label();
     let mut staged = Vec::new();
     for (table, out) in cfg.outputs.iter().filter(|(_, o)| o.enabled) {

@@ -3,5 +3,6 @@
 mod common;
 
 mod bad_inputs;
+mod checks;
 mod e2e;
 mod slt;
