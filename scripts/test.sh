@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 2; }
 
+# the benchmarks must keep compiling; they are run with `cargo bench`, not here
+cargo test --locked --benches --no-run
 # unit tests (library) and the integration test binary
-cargo test --locked --all-targets "$@"
+cargo test --locked --lib --bins --tests "$@"
