@@ -46,6 +46,9 @@ pub struct PipelineConfig {
     /// Engine settings.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// A period lock older than this many minutes belongs to a run that died and is taken over.
+    #[serde(default = "default_stale_lock")]
+    pub lock_stale_after_minutes: u64,
     /// Data-quality checks on stage, model and output tables.
     #[serde(default)]
     pub checks: Vec<crate::checks::CheckConfig>,
@@ -63,6 +66,9 @@ fn default_warehouse() -> String {
 }
 fn default_scratch() -> String {
     "${warehouse}/_scratch".into()
+}
+fn default_stale_lock() -> u64 {
+    360
 }
 fn default_tz() -> String {
     "UTC".into()

@@ -408,7 +408,29 @@ async fn timed<T>(
     r.map(|(v, _)| v)
 }
 
+/// Holds the period's lock around the run, so a second run of the same period fails fast.
 async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResults) -> Result<()> {
+    let warehouse = cfg
+        .resolve(&cfg.warehouse)
+        .map_err(|m| Error::config(cfg.file.display(), format!("warehouse: {m}")))?;
+    let warehouse = Location::parse(&warehouse)?;
+    let lock = publish::lock::PeriodLock::acquire(
+        &warehouse,
+        &opts.period.label(),
+        &opts.run_id,
+        cfg.lock_stale_after_minutes,
+    )
+    .await?;
+    let outcome = execute_locked(cfg, opts, results).await;
+    lock.release().await;
+    outcome
+}
+
+async fn execute_locked(
+    cfg: &PipelineConfig,
+    opts: &RunOptions,
+    results: &mut RunResults,
+) -> Result<()> {
     let resolve = |s: &str, key: &str| {
         cfg.resolve(s)
             .map_err(|m| Error::config(cfg.file.display(), format!("{key}: {m}")))

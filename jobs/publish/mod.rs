@@ -7,6 +7,8 @@
 //! replaces the partition, never appends. On the local filesystem the swap is two renames on the
 //! same filesystem, so a reader sees the old files or the new ones, never a mix.
 
+pub mod lock;
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};

@@ -5,4 +5,5 @@ mod common;
 mod bad_inputs;
 mod checks;
 mod e2e;
+mod publish;
 mod slt;
