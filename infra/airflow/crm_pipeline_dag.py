@@ -36,7 +36,5 @@ with DAG(
             "--run-id {{ run_id | replace(':', '_') | replace('+', '_') }} "
             "--raw \"$CRM_RAW_URL\" --warehouse \"$CRM_WAREHOUSE_URL\" --log-format json"
         ),
-        # exit code 2 (configuration) will not heal by retrying
-        skip_on_exit_code=None,
         do_xcom_push=True,
     )
