@@ -221,6 +221,16 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         (None, Some(d)) => Period::from_as_of(cfg.period.grain, d)?,
         (None, None) => return Err(Error::Usage("pass --period or --as-of".into())),
     };
+    if let Some(id) = &a.run_id
+        && (id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+    {
+        return Err(Error::Usage(format!(
+            "--run-id `{id}` may only use letters, digits, '.', '_' and '-' (it names folders in the warehouse)"
+        )));
+    }
     let opts = RunOptions {
         period,
         run_id: a.run_id.clone().unwrap_or_else(run::new_run_id),
