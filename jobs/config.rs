@@ -222,6 +222,9 @@ pub struct ModelsConfig {
     /// Customer lifetime value.
     #[serde(default)]
     pub clv: crate::models::value::ClvConfig,
+    /// Value tiers and current-value classes.
+    #[serde(default)]
+    pub value_tiers: crate::models::value_tiers::ValueTierConfig,
 }
 
 impl OutputConfig {
@@ -385,6 +388,10 @@ impl PipelineConfig {
             .clv
             .validate()
             .map_err(|m| self.err("models.clv", m))?;
+        self.models
+            .value_tiers
+            .validate()
+            .map_err(|m| self.err("models.value_tiers", m))?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod rfm8;
 pub mod segments;
 pub mod table;
 pub mod value;
+pub mod value_tiers;
 
 use std::collections::BTreeMap;
 

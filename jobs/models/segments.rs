@@ -18,6 +18,15 @@ use crate::error::{Error, Result};
 /// The label of a customer a scheme cannot classify.
 pub const UNCLASSIFIED: &str = "unclassified";
 
+/// Nearest-rank quantile of sorted values: the value at 1-based rank ceil(q x n); None if empty.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    Some(sorted[rank.min(sorted.len()) - 1])
+}
+
 /// The per-customer inputs every scheme reads (the `segment_inputs` mart).
 pub struct CustomerView {
     table: Table,
@@ -150,6 +159,26 @@ impl Scheme for Rfm8 {
     }
 }
 
+struct ValueTier(super::value_tiers::ValueTierConfig);
+impl Scheme for ValueTier {
+    fn name(&self) -> &'static str {
+        "value_tier"
+    }
+    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
+        super::value_tiers::assign_value_tier(&self.0, view)
+    }
+}
+
+struct CurrentValue(super::value_tiers::ValueTierConfig);
+impl Scheme for CurrentValue {
+    fn name(&self) -> &'static str {
+        "current_value"
+    }
+    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
+        super::value_tiers::assign_current_value(&self.0, view)
+    }
+}
+
 /// Runs every configured scheme over the `segment_inputs` mart.
 pub struct SegmentsModel {
     schemes: Vec<Box<dyn Scheme>>,
@@ -162,6 +191,8 @@ impl SegmentsModel {
             schemes: vec![
                 Box::new(Rfm(cfg.rfm.clone())),
                 Box::new(Rfm8(cfg.rfm8.clone())),
+                Box::new(ValueTier(cfg.value_tiers.clone())),
+                Box::new(CurrentValue(cfg.value_tiers.clone())),
             ],
         }
     }
