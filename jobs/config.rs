@@ -222,6 +222,9 @@ pub struct ModelsConfig {
     /// Customer lifetime value.
     #[serde(default)]
     pub clv: crate::models::value::ClvConfig,
+    /// Usage-rate tiers.
+    #[serde(default)]
+    pub usage: crate::models::usage::UsageConfig,
     /// Value tiers and current-value classes.
     #[serde(default)]
     pub value_tiers: crate::models::value_tiers::ValueTierConfig,
@@ -392,6 +395,10 @@ impl PipelineConfig {
             .value_tiers
             .validate()
             .map_err(|m| self.err("models.value_tiers", m))?;
+        self.models
+            .usage
+            .validate()
+            .map_err(|m| self.err("models.usage", m))?;
         Ok(())
     }
 

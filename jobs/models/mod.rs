@@ -10,6 +10,7 @@ pub mod rfm;
 pub mod rfm8;
 pub mod segments;
 pub mod table;
+pub mod usage;
 pub mod value;
 pub mod value_tiers;
 

@@ -179,6 +179,16 @@ impl Scheme for CurrentValue {
     }
 }
 
+struct Usage(super::usage::UsageConfig);
+impl Scheme for Usage {
+    fn name(&self) -> &'static str {
+        "usage"
+    }
+    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
+        super::usage::assign(&self.0, view)
+    }
+}
+
 /// Runs every configured scheme over the `segment_inputs` mart.
 pub struct SegmentsModel {
     schemes: Vec<Box<dyn Scheme>>,
@@ -193,6 +203,7 @@ impl SegmentsModel {
                 Box::new(Rfm8(cfg.rfm8.clone())),
                 Box::new(ValueTier(cfg.value_tiers.clone())),
                 Box::new(CurrentValue(cfg.value_tiers.clone())),
+                Box::new(Usage(cfg.usage.clone())),
             ],
         }
     }

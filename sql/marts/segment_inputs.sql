@@ -2,6 +2,7 @@
 -- the customer's features and predicted value.
 SELECT
     f.*,
+    arrow_cast(f.as_of, 'Int32') - arrow_cast(f.first_order_date, 'Int32') AS days_since_first_order,
     v.clv,
     v.p_alive,
     v.expected_purchases,
