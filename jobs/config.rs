@@ -222,6 +222,9 @@ pub struct ModelsConfig {
     /// Customer lifetime value.
     #[serde(default)]
     pub clv: crate::models::value::ClvConfig,
+    /// Lifecycle stages.
+    #[serde(default)]
+    pub lifecycle: crate::models::lifecycle::LifecycleConfig,
     /// Usage-rate tiers.
     #[serde(default)]
     pub usage: crate::models::usage::UsageConfig,
@@ -395,6 +398,10 @@ impl PipelineConfig {
             .value_tiers
             .validate()
             .map_err(|m| self.err("models.value_tiers", m))?;
+        self.models
+            .lifecycle
+            .validate()
+            .map_err(|m| self.err("models.lifecycle", m))?;
         self.models
             .usage
             .validate()

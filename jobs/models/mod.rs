@@ -6,6 +6,7 @@
 //! is adding one module implementing [`segments::Scheme`] and one config block.
 
 pub mod clv;
+pub mod lifecycle;
 pub mod rfm;
 pub mod rfm8;
 pub mod segments;

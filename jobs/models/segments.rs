@@ -64,6 +64,20 @@ impl CustomerView {
         self.table.f64(col)
     }
 
+    /// A text input column.
+    pub fn strings(&self, col: &str) -> Result<Vec<Option<String>>> {
+        let a = self.table.strings(col)?;
+        Ok((0..a.len())
+            .map(|i| {
+                if a.is_null(i) {
+                    None
+                } else {
+                    Some(a.value(i).to_string())
+                }
+            })
+            .collect())
+    }
+
     /// A numeric input column with customers without purchases set to None.
     pub fn buyer_f64(&self, col: &str) -> Result<Vec<Option<f64>>> {
         Ok(self
@@ -189,6 +203,16 @@ impl Scheme for Usage {
     }
 }
 
+struct Lifecycle(super::lifecycle::LifecycleConfig);
+impl Scheme for Lifecycle {
+    fn name(&self) -> &'static str {
+        "lifecycle"
+    }
+    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
+        super::lifecycle::assign(&self.0, view)
+    }
+}
+
 /// Runs every configured scheme over the `segment_inputs` mart.
 pub struct SegmentsModel {
     schemes: Vec<Box<dyn Scheme>>,
@@ -203,6 +227,7 @@ impl SegmentsModel {
                 Box::new(Rfm8(cfg.rfm8.clone())),
                 Box::new(ValueTier(cfg.value_tiers.clone())),
                 Box::new(CurrentValue(cfg.value_tiers.clone())),
+                Box::new(Lifecycle(cfg.lifecycle.clone())),
                 Box::new(Usage(cfg.usage.clone())),
             ],
         }

@@ -15,6 +15,8 @@ SELECT
     sum(CASE WHEN status = 'completed'
               AND order_date BETWEEN DATE '${previous_period_start}' AND DATE '${previous_period_end}'
              THEN 1 ELSE 0 END)                                         AS previous_period_orders,
+    max(CASE WHEN status = 'completed' AND order_date < DATE '${period_start}'
+             THEN order_date END)                                       AS last_order_before_period,
     sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END)              AS cancelled_orders,
     sum(CASE WHEN status = 'returned' THEN 1 ELSE 0 END)               AS returned_orders,
     sum(CASE WHEN status = 'completed' AND channel = 'online' THEN 1 ELSE 0 END) AS online_orders

@@ -33,6 +33,7 @@ SELECT
     coalesce(o.period_orders, 0)                                        AS period_orders,
     coalesce(o.period_revenue, CAST(0 AS DECIMAL(18, 4)))                          AS period_revenue,
     coalesce(o.previous_period_orders, 0)                               AS previous_period_orders,
+    o.last_order_before_period,
     coalesce(o.online_orders, 0)                                        AS online_orders,
     c.age_band,
     c.income_band,
