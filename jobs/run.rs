@@ -421,7 +421,7 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
         cfg.lock_stale_after_minutes,
     )
     .await?;
-    let outcome = execute_locked(cfg, opts, results).await;
+    let outcome = execute_locked(cfg, opts, &warehouse, results).await;
     lock.release().await;
     outcome
 }
@@ -429,17 +429,16 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
 async fn execute_locked(
     cfg: &PipelineConfig,
     opts: &RunOptions,
+    warehouse: &Location,
     results: &mut RunResults,
 ) -> Result<()> {
-    let resolve = |s: &str, key: &str| {
-        cfg.resolve(s)
-            .map_err(|m| Error::config(cfg.file.display(), format!("{key}: {m}")))
-    };
-    let warehouse = Location::parse(&resolve(&cfg.warehouse, "warehouse")?)?;
-    let scratch = Location::parse(&resolve(&cfg.scratch, "scratch")?)?.join(&opts.run_id);
+    let scratch = cfg
+        .resolve(&cfg.scratch)
+        .map_err(|m| Error::config(cfg.file.display(), format!("scratch: {m}")))?;
+    let scratch = Location::parse(&scratch)?.join(&opts.run_id);
     let plan = plan(cfg)?;
     let ctx = session(cfg);
-    register_store(&ctx, &warehouse);
+    register_store(&ctx, warehouse);
     register_store(&ctx, &scratch);
     let catalog = ctx
         .catalog("datafusion")
@@ -697,7 +696,7 @@ async fn execute_locked(
                 .collect()
                 .await
                 .context(|| format!("computing output {table}"))?;
-            let part = PartitionWriter::new(&warehouse, &opts.run_id, table, &label)
+            let part = PartitionWriter::new(warehouse, &opts.run_id, table, &label)
                 .with_columns(out.column_types(table)?)
                 .with_key(out.key.clone())
                 .stage(&batches)
@@ -717,7 +716,7 @@ async fn execute_locked(
         staged.push(part);
     }
     timed(results, "publish", "publish", async {
-        publish::publish(&warehouse, &opts.run_id, &staged).await?;
+        publish::publish(warehouse, &opts.run_id, &staged).await?;
         Ok(((), Some(staged.iter().map(|p| p.rows).sum())))
     })
     .await?;
