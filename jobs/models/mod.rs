@@ -3,7 +3,8 @@
 //! A model names the tables it reads and writes, so the planner orders it among the SQL stages
 //! (a mart may read a model's output). Models run on the driver over collected Arrow batches;
 //! per-customer scoring is parallel (rayon) over columnar slices. Adding a segmentation scheme
-//! is adding one module implementing [`segments::Scheme`] and one config block.
+//! is adding one module with an `assign` function, one config block, and one line in
+//! [`segments::SegmentsModel::new`].
 
 pub mod clv;
 pub mod lifecycle;

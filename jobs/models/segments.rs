@@ -145,77 +145,21 @@ impl SchemeOutput {
     }
 }
 
-/// A segmentation scheme.
-pub trait Scheme: Send + Sync {
-    /// Scheme name.
-    fn name(&self) -> &'static str;
-    /// Labels every customer.
-    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput>;
-}
+/// A segmentation scheme: labels every customer, with its configuration captured.
+pub type Scheme = Box<dyn Fn(&CustomerView) -> Result<SchemeOutput> + Send + Sync>;
 
-struct Rfm(super::rfm::RfmConfig);
-impl Scheme for Rfm {
-    fn name(&self) -> &'static str {
-        "rfm"
-    }
-    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
-        super::rfm::assign(&self.0, view)
-    }
-}
-
-struct Rfm8(super::rfm8::Rfm8Config);
-impl Scheme for Rfm8 {
-    fn name(&self) -> &'static str {
-        "rfm8"
-    }
-    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
-        super::rfm8::assign(&self.0, view)
-    }
-}
-
-struct ValueTier(super::value_tiers::ValueTierConfig);
-impl Scheme for ValueTier {
-    fn name(&self) -> &'static str {
-        "value_tier"
-    }
-    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
-        super::value_tiers::assign_value_tier(&self.0, view)
-    }
-}
-
-struct CurrentValue(super::value_tiers::ValueTierConfig);
-impl Scheme for CurrentValue {
-    fn name(&self) -> &'static str {
-        "current_value"
-    }
-    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
-        super::value_tiers::assign_current_value(&self.0, view)
-    }
-}
-
-struct Usage(super::usage::UsageConfig);
-impl Scheme for Usage {
-    fn name(&self) -> &'static str {
-        "usage"
-    }
-    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
-        super::usage::assign(&self.0, view)
-    }
-}
-
-struct Lifecycle(super::lifecycle::LifecycleConfig);
-impl Scheme for Lifecycle {
-    fn name(&self) -> &'static str {
-        "lifecycle"
-    }
-    fn assign(&self, view: &CustomerView) -> Result<SchemeOutput> {
-        super::lifecycle::assign(&self.0, view)
-    }
+/// A scheme from its configuration and its module's `assign` function.
+fn scheme<C: Clone + Send + Sync + 'static>(
+    cfg: &C,
+    assign: fn(&C, &CustomerView) -> Result<SchemeOutput>,
+) -> Scheme {
+    let cfg = cfg.clone();
+    Box::new(move |view| assign(&cfg, view))
 }
 
 /// Runs every configured scheme over the `segment_inputs` mart.
 pub struct SegmentsModel {
-    schemes: Vec<Box<dyn Scheme>>,
+    schemes: Vec<Scheme>,
 }
 
 impl SegmentsModel {
@@ -223,12 +167,12 @@ impl SegmentsModel {
     pub fn new(cfg: &ModelsConfig) -> Self {
         Self {
             schemes: vec![
-                Box::new(Rfm(cfg.rfm.clone())),
-                Box::new(Rfm8(cfg.rfm8.clone())),
-                Box::new(ValueTier(cfg.value_tiers.clone())),
-                Box::new(CurrentValue(cfg.value_tiers.clone())),
-                Box::new(Lifecycle(cfg.lifecycle.clone())),
-                Box::new(Usage(cfg.usage.clone())),
+                scheme(&cfg.rfm, super::rfm::assign),
+                scheme(&cfg.rfm8, super::rfm8::assign),
+                scheme(&cfg.value_tiers, super::value_tiers::assign_value_tier),
+                scheme(&cfg.value_tiers, super::value_tiers::assign_current_value),
+                scheme(&cfg.lifecycle, super::lifecycle::assign),
+                scheme(&cfg.usage, super::usage::assign),
             ],
         }
     }
@@ -253,7 +197,7 @@ impl Model for SegmentsModel {
         let outputs: Vec<SchemeOutput> = self
             .schemes
             .par_iter()
-            .map(|s| s.assign(&view))
+            .map(|assign| assign(&view))
             .collect::<Result<_>>()?;
         let ids: ArrayRef = Arc::new(view.ids.clone());
         let mut fields = vec![Field::new("customer_id", DataType::Utf8, false)];
