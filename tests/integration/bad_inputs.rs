@@ -253,3 +253,75 @@ O1,C1,2024-01-05 10:00:00,100.00,completed,online\n"
     assert!(row(9).0.starts_with("invalid_utf8"), "{:?}", row(9));
     assert_eq!(rows.len(), 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_gzip_is_a_clear_error_naming_the_file() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    let csv = std::fs::read(raw.join("orders/orders.csv")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&csv.repeat(50)).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::remove_file(raw.join("orders/orders.csv")).unwrap();
+    write(&raw, "orders/orders.csv.gz", &bytes[..bytes.len() / 2]);
+    let err = run_period(&config(&raw, &wh), "2024-06", "r1")
+        .await
+        .1
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("orders/orders.csv.gz") && msg.contains("truncated or corrupt"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bom_is_ignored_and_a_header_only_file_is_an_empty_extract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    let mut csv = b"\xef\xbb\xbf".to_vec();
+    csv.extend(std::fs::read(raw.join("orders/orders.csv")).unwrap());
+    write(&raw, "orders/orders.csv", csv);
+    write(
+        &raw,
+        "interactions/interactions.csv",
+        "customer_id,ts,type\n",
+    );
+    let (results, outcome) = run_period(&config(&raw, &wh), "2024-06", "r1").await;
+    outcome.unwrap();
+    let orders = results.sources.iter().find(|s| s.name == "orders").unwrap();
+    assert_eq!((orders.rows_read, orders.loaded), (4, 4));
+    let inter = results
+        .sources
+        .iter()
+        .find(|s| s.name == "interactions")
+        .unwrap();
+    assert!(
+        inter.present && inter.rows_read == 0 && inter.reconciled,
+        "{inter:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_file_is_refused_with_the_missing_columns_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    write(&raw, "orders/orders.csv", noise);
+    let err = run_period(&config(&raw, &wh), "2024-06", "r1")
+        .await
+        .1
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE);
+    assert!(
+        err.to_string().contains("missing required column(s)"),
+        "{err}"
+    );
+}
