@@ -584,7 +584,6 @@ async fn execute_locked(
                     })?;
                 let mut inputs = ModelInputs {
                     tables: BTreeMap::new(),
-                    period: opts.period.clone(),
                 };
                 let out = timed(results, &node.name, "model", async {
                     for input in &node.inputs {

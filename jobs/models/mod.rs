@@ -22,15 +22,12 @@ use datafusion::arrow::array::RecordBatch;
 
 use crate::config::ModelsConfig;
 use crate::error::Result;
-use crate::period::Period;
 use crate::stages::graph::ModelNode;
 
 /// What a model is given: its input tables, collected.
 pub struct ModelInputs {
     /// Input tables by name.
     pub tables: BTreeMap<String, Vec<RecordBatch>>,
-    /// The period being computed.
-    pub period: Period,
 }
 
 impl ModelInputs {

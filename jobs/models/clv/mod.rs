@@ -8,7 +8,8 @@
 //!
 //! Typical use: [`summarize`] per-customer triples into distinct weighted rows,
 //! [`fit_transactions`] (check `converged`), [`summarize_spend`] + [`fit_gamma_gamma`], then
-//! [`customer_lifetime_values`] and [`clv_deciles`]; [`holdout_metrics`] for validation.
+//! [`customer_lifetime_values`] (deciles are ranked by the pipeline, `models::value::deciles`, with
+//! ties broken by customer id); [`holdout_metrics`] for validation.
 //! Nothing in this module panics on bad input: invalid values give NaN, an `Err(String)` or a
 //! fit with `converged = false` and a `reason`.
 
@@ -39,4 +40,4 @@ pub use self::summary::{
 pub use self::transaction::{
     FitOptions, NbdParams, TransactionFit, TransactionModel, TransactionModelKind, fit_transactions,
 };
-pub use self::value::{ClvOptions, clv_deciles, customer_lifetime_value, customer_lifetime_values};
+pub use self::value::{ClvOptions, customer_lifetime_value, customer_lifetime_values};

@@ -175,28 +175,6 @@ pub fn customer_lifetime_values(
         .collect())
 }
 
-/// CLV deciles: 1 = top 10% by value. Ties are broken deterministically by value descending,
-/// then input index ascending; NaN values rank last. Decile of rank i (0-based) of n is
-/// 1 + floor(10 i / n).
-pub fn clv_deciles(values: &[f64]) -> Vec<u8> {
-    let n = values.len();
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.sort_by(|&i, &j| {
-        let (a, b) = (values[i], values[j]);
-        match (a.is_nan(), b.is_nan()) {
-            (true, true) => i.cmp(&j),
-            (true, false) => std::cmp::Ordering::Greater,
-            (false, true) => std::cmp::Ordering::Less,
-            _ => b.total_cmp(&a).then(i.cmp(&j)),
-        }
-    });
-    let mut out = vec![0u8; n];
-    for (rank, &i) in idx.iter().enumerate() {
-        out[i] = (1 + (10 * rank) / n) as u8;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::transaction::{NbdParams, TransactionModelKind};
@@ -287,18 +265,5 @@ mod tests {
         assert_eq!(p.n_steps(), 4);
         let v = customer_lifetime_value(&m, &c, 1.0, &p);
         assert!((v - m.conditional_expected_purchases(100.0 / 7.0, &c)).abs() < 1e-12);
-    }
-
-    #[test]
-    fn deciles_are_deterministic() {
-        let v = [5.0, 1.0, 5.0, f64::NAN, 3.0, 2.0, 9.0, 0.0, 4.0, 7.0];
-        let d = clv_deciles(&v);
-        // order: 9.0(6),7.0(9),5.0(0),5.0(2),4.0(8),3.0(4),2.0(5),1.0(1),0.0(7),NaN(3)
-        assert_eq!(d, vec![3, 8, 4, 10, 6, 7, 1, 9, 5, 2]);
-        assert!(clv_deciles(&[]).is_empty());
-        let d = clv_deciles(&[1.0; 25]);
-        assert_eq!(d[0], 1);
-        assert_eq!(d[24], 10);
-        assert!(d.windows(2).all(|w| w[0] <= w[1]));
     }
 }
