@@ -64,12 +64,10 @@ async fn every_row_is_accounted_for_and_every_planted_dirt_class_is_caught() {
     };
     for s in &results.sources {
         assert!(s.reconciled, "{} does not reconcile: {s:?}", s.name);
-        assert_eq!(
-            s.rows_read,
-            planted(&dirt, &s.name, "rows").max(s.rows_read),
-            "{}",
-            s.name
-        );
+        // every data row the generator wrote was read (dirt.json counts them for these extracts)
+        if ["customers", "orders", "order_items"].contains(&s.name.as_str()) {
+            assert_eq!(s.rows_read, planted(&dirt, &s.name, "rows"), "{}", s.name);
+        }
     }
     // quarantined, by reason, exactly the planted amounts and nothing else
     let expect = |pairs: &[(&str, &str)], extract: &str| -> BTreeMap<String, u64> {
