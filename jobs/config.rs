@@ -382,30 +382,17 @@ impl PipelineConfig {
             c.validate()
                 .map_err(|m| self.err(&format!("checks[{i}]"), m))?;
         }
-        self.models
-            .rfm
-            .validate()
-            .map_err(|m| self.err("models.rfm", m))?;
-        self.models
-            .rfm8
-            .validate()
-            .map_err(|m| self.err("models.rfm8", m))?;
-        self.models
-            .clv
-            .validate()
-            .map_err(|m| self.err("models.clv", m))?;
-        self.models
-            .value_tiers
-            .validate()
-            .map_err(|m| self.err("models.value_tiers", m))?;
-        self.models
-            .lifecycle
-            .validate()
-            .map_err(|m| self.err("models.lifecycle", m))?;
-        self.models
-            .usage
-            .validate()
-            .map_err(|m| self.err("models.usage", m))?;
+        let m = &self.models;
+        for (key, checked) in [
+            ("models.rfm", m.rfm.validate()),
+            ("models.rfm8", m.rfm8.validate()),
+            ("models.clv", m.clv.validate()),
+            ("models.value_tiers", m.value_tiers.validate()),
+            ("models.lifecycle", m.lifecycle.validate()),
+            ("models.usage", m.usage.validate()),
+        ] {
+            checked.map_err(|msg| self.err(key, msg))?;
+        }
         Ok(())
     }
 
