@@ -201,6 +201,10 @@ pub struct OutputConfig {
     /// Whether the table is written (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Whether an empty partition is normal for this table (no rejected rows, no previous period
+    /// to migrate from); other empty outputs are refused unless `--allow-empty`.
+    #[serde(default)]
+    pub may_be_empty: bool,
     /// The contract schema: column name -> type, in output order.
     pub columns: serde_yaml_ng::Mapping,
 }
@@ -231,6 +235,18 @@ pub struct ModelsConfig {
     /// Value tiers and current-value classes.
     #[serde(default)]
     pub value_tiers: crate::models::value_tiers::ValueTierConfig,
+    /// Preference types.
+    #[serde(default)]
+    pub preference: crate::models::preference::PreferenceConfig,
+    /// Value x loyalty classes.
+    #[serde(default)]
+    pub value_loyalty: crate::models::value_loyalty::ValueLoyaltyConfig,
+    /// k-means clusters.
+    #[serde(default)]
+    pub clusters: crate::models::clusters::ClusterConfig,
+    /// Market positioning of segments.
+    #[serde(default)]
+    pub positioning: crate::models::positioning::PositioningConfig,
 }
 
 impl OutputConfig {
@@ -390,6 +406,10 @@ impl PipelineConfig {
             ("models.value_tiers", m.value_tiers.validate()),
             ("models.lifecycle", m.lifecycle.validate()),
             ("models.usage", m.usage.validate()),
+            ("models.preference", m.preference.validate()),
+            ("models.value_loyalty", m.value_loyalty.validate()),
+            ("models.clusters", m.clusters.validate()),
+            ("models.positioning", m.positioning.validate()),
         ] {
             checked.map_err(|msg| self.err(key, msg))?;
         }

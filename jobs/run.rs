@@ -704,7 +704,7 @@ async fn execute_locked(
             Ok((part, Some(rows)))
         })
         .await?;
-        if part.rows == 0 && !opts.allow_empty && table != "quarantine" {
+        if part.rows == 0 && !opts.allow_empty && !out.may_be_empty {
             return Err(Error::DataQuality(format!(
                 "output `{table}` for period {label} is empty; nothing was published (pass --allow-empty to publish empty partitions)"
             )));

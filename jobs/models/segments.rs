@@ -1,11 +1,14 @@
 //! Customer segmentation: every scheme labels every customer exactly once (`unclassified` when
-//! its inputs are missing). Writes `customer_segments` (one wide row per customer) and
-//! `customer_segment_labels` (customer, scheme, segment), which segment_summary groups by.
+//! its inputs are missing, with the reason in `unclassified_reason`). Writes `customer_segments`
+//! (one wide row per customer), `customer_segment_labels` (customer, scheme, segment), which
+//! segment_summary groups by, and `segment_migration`: per scheme, how many customers moved from
+//! each of the previous period's published segments to each of this period's.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
@@ -17,6 +20,12 @@ use crate::error::{Error, Result};
 
 /// The label of a customer a scheme cannot classify.
 pub const UNCLASSIFIED: &str = "unclassified";
+/// The migration source of a customer absent from the previous period's segments.
+pub const NEW_CUSTOMER: &str = "(new)";
+/// The migration target of a customer absent from this period's segments.
+pub const GONE_CUSTOMER: &str = "(gone)";
+/// The previous period's published segments, read for migration.
+const PREVIOUS: &str = "previous.customer_segments";
 
 /// Nearest-rank quantile of sorted values: the value at 1-based rank ceil(q x n); None if empty.
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -94,6 +103,10 @@ impl CustomerView {
 pub struct SchemeOutput {
     /// The scheme name used in `customer_segment_labels.scheme`.
     pub scheme: &'static str,
+    /// The customer_segments column holding the labels.
+    pub label_column: String,
+    /// Why a customer is `unclassified` by this scheme.
+    pub why_unclassified: &'static str,
     /// Wide columns for customer_segments, in order.
     pub columns: Vec<(Field, ArrayRef)>,
     /// One label per customer.
@@ -107,6 +120,8 @@ impl SchemeOutput {
     pub fn new(scheme: &'static str) -> Self {
         Self {
             scheme,
+            label_column: String::new(),
+            why_unclassified: "no purchases",
             columns: Vec::new(),
             labels: Vec::new(),
             report: serde_json::Value::Null,
@@ -142,6 +157,7 @@ impl SchemeOutput {
         self.columns
             .push((Field::new(column, DataType::Utf8, false), Arc::new(a)));
         self.labels = labels;
+        self.label_column = column.to_string();
     }
 }
 
@@ -172,7 +188,10 @@ impl SegmentsModel {
                 scheme(&cfg.value_tiers, super::value_tiers::assign_value_tier),
                 scheme(&cfg.value_tiers, super::value_tiers::assign_current_value),
                 scheme(&cfg.lifecycle, super::lifecycle::assign),
+                scheme(&cfg.preference, super::preference::assign),
                 scheme(&cfg.usage, super::usage::assign),
+                scheme(&cfg.value_loyalty, super::value_loyalty::assign),
+                scheme(&cfg.clusters, super::clusters::assign),
             ],
         }
     }
@@ -183,10 +202,14 @@ impl Model for SegmentsModel {
         "segments"
     }
     fn inputs(&self) -> Vec<&'static str> {
-        vec!["segment_inputs"]
+        vec!["segment_inputs", PREVIOUS]
     }
     fn outputs(&self) -> Vec<&'static str> {
-        vec!["customer_segments", "customer_segment_labels"]
+        vec![
+            "customer_segments",
+            "customer_segment_labels",
+            "segment_migration",
+        ]
     }
 
     fn run(&self, inputs: &ModelInputs) -> Result<ModelOutputs> {
@@ -194,11 +217,24 @@ impl Model for SegmentsModel {
             "segment_inputs",
             inputs.table("segment_inputs"),
         )?)?;
-        let outputs: Vec<SchemeOutput> = self
+        let timed: Vec<(SchemeOutput, f64)> = self
             .schemes
             .par_iter()
-            .map(|assign| assign(&view))
+            .map(|assign| {
+                let t = std::time::Instant::now();
+                assign(&view).map(|o| (o, t.elapsed().as_secs_f64()))
+            })
             .collect::<Result<_>>()?;
+        let seconds: serde_json::Map<String, serde_json::Value> = timed
+            .iter()
+            .map(|(o, s)| {
+                (
+                    o.scheme.to_string(),
+                    serde_json::json!((s * 1000.0).round() / 1000.0),
+                )
+            })
+            .collect();
+        let outputs: Vec<SchemeOutput> = timed.into_iter().map(|(o, _)| o).collect();
         let ids: ArrayRef = Arc::new(view.ids.clone());
         let mut fields = vec![Field::new("customer_id", DataType::Utf8, false)];
         let mut cols = vec![Arc::clone(&ids)];
@@ -210,6 +246,8 @@ impl Model for SegmentsModel {
             }
             report.insert(o.scheme.to_string(), o.report.clone());
         }
+        fields.push(Field::new("unclassified_reason", DataType::Utf8, true));
+        cols.push(Arc::new(unclassified_reasons(&outputs, view.len())));
         let wide = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
             .map_err(|e| Error::Internal(format!("customer_segments: {e}")))?;
 
@@ -231,13 +269,124 @@ impl Model for SegmentsModel {
                 .map_err(|e| Error::Internal(format!("customer_segment_labels: {e}")))?,
             );
         }
+        let t = std::time::Instant::now();
+        let migration = migration(&outputs, &view, inputs.table(PREVIOUS))?;
+        let mut seconds = seconds;
+        seconds.insert(
+            "migration".into(),
+            serde_json::json!((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
+        );
+        report.insert(
+            "seconds_by_scheme".into(),
+            serde_json::Value::Object(seconds),
+        );
         Ok(ModelOutputs {
             tables: vec![
                 ("customer_segments".into(), vec![wide]),
                 ("customer_segment_labels".into(), long),
+                ("segment_migration".into(), vec![migration]),
             ],
             report: serde_json::Value::Object(report),
             warnings: Vec::new(),
         })
     }
+}
+
+/// Per customer, "scheme: reason" for each scheme that left it unclassified (None if none did).
+fn unclassified_reasons(outputs: &[SchemeOutput], n: usize) -> StringArray {
+    (0..n)
+        .map(|i| {
+            let parts: Vec<String> = outputs
+                .iter()
+                .filter(|o| o.labels[i] == UNCLASSIFIED)
+                .map(|o| format!("{}: {}", o.label_column, o.why_unclassified))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        })
+        .collect()
+}
+
+/// Counts of customers per (scheme, from, to): from = the previous period's published label
+/// (`(new)` for a customer it did not have), to = this period's (`(gone)` for a customer of the
+/// previous period missing now). Empty when no previous partition was published.
+fn migration(
+    outputs: &[SchemeOutput],
+    view: &CustomerView,
+    previous: &[RecordBatch],
+) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("scheme", DataType::Utf8, false),
+        Field::new("from_segment", DataType::Utf8, false),
+        Field::new("to_segment", DataType::Utf8, false),
+        Field::new("customers", DataType::Int64, false),
+        Field::new("share_of_from", DataType::Float64, false),
+        Field::new("stayed", DataType::Boolean, false),
+    ]));
+    let prev_rows: usize = previous.iter().map(|b| b.num_rows()).sum();
+    let mut counts: BTreeMap<(&str, String, String), i64> = BTreeMap::new();
+    if prev_rows > 0 {
+        let prev = Table::new(PREVIOUS, previous)?;
+        let prev_ids = prev.strings("customer_id")?;
+        let index: HashMap<&str, usize> = (0..prev_ids.len())
+            .map(|i| (prev_ids.value(i), i))
+            .collect();
+        let ids = view.id_strs();
+        let current: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        for o in outputs {
+            let before: Vec<String> = if prev.has(&o.label_column) {
+                let a = prev.strings(&o.label_column)?;
+                (0..a.len())
+                    .map(|i| {
+                        if a.is_null(i) {
+                            UNCLASSIFIED.to_string()
+                        } else {
+                            a.value(i).to_string()
+                        }
+                    })
+                    .collect()
+            } else {
+                vec![UNCLASSIFIED.to_string(); prev_ids.len()]
+            };
+            for (i, id) in ids.iter().enumerate() {
+                let from = index
+                    .get(id)
+                    .map_or(NEW_CUSTOMER.to_string(), |&j| before[j].clone());
+                *counts
+                    .entry((o.scheme, from, o.labels[i].clone()))
+                    .or_default() += 1;
+            }
+            for (j, from) in before.iter().enumerate() {
+                if !current.contains(prev_ids.value(j)) {
+                    *counts
+                        .entry((o.scheme, from.clone(), GONE_CUSTOMER.to_string()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut from_totals: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for ((scheme, from, _), n) in &counts {
+        *from_totals.entry((scheme, from.as_str())).or_default() += n;
+    }
+    let share: Float64Array = counts
+        .iter()
+        .map(|((s, f, _), n)| *n as f64 / from_totals[&(*s, f.as_str())] as f64)
+        .collect();
+    let stayed: BooleanArray = counts.keys().map(|(_, f, t)| Some(f == t)).collect();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(counts.keys().map(|k| k.0))),
+            Arc::new(StringArray::from_iter_values(
+                counts.keys().map(|k| k.1.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                counts.keys().map(|k| k.2.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(counts.values().copied())),
+            Arc::new(share),
+            Arc::new(stayed),
+        ],
+    )
+    .map_err(|e| Error::Internal(format!("segment_migration: {e}")))
 }

@@ -1,6 +1,8 @@
 -- Intermediate: what each customer buys, from the lines of completed orders up to the as-of
 -- date. Shares are of net spend: bought on discount, on premium-tier products, on products
--- launched within ${new_product_days} days. price_index = net paid / list value.
+-- launched within ${new_product_days} days. The *_line_share columns are the same shares counted
+-- in order lines rather than spend (one premium line weighs as much as one budget line); the
+-- preference-type scheme reads them by default. price_index = net paid / list value.
 -- Distinct categories are counted from a distinct (customer, category) list rather than with
 -- count(DISTINCT ...) per customer, which holds a hash set per customer and needs far more memory.
 WITH lines AS (
@@ -16,6 +18,9 @@ spend AS (
             / CAST(nullif(sum(net), 0) AS DOUBLE)                       AS premium_share,
         CAST(coalesce(sum(CASE WHEN is_new THEN net END), 0) AS DOUBLE)
             / CAST(nullif(sum(net), 0) AS DOUBLE)                       AS new_product_share,
+        CAST(sum(CASE WHEN is_discounted THEN 1 ELSE 0 END) AS DOUBLE) / CAST(count(*) AS DOUBLE) AS discount_line_share,
+        CAST(sum(CASE WHEN is_premium THEN 1 ELSE 0 END) AS DOUBLE) / CAST(count(*) AS DOUBLE)    AS premium_line_share,
+        CAST(sum(CASE WHEN is_new THEN 1 ELSE 0 END) AS DOUBLE) / CAST(count(*) AS DOUBLE)        AS new_product_line_share,
         CAST(sum(net) AS DOUBLE) / CAST(nullif(sum(list_value), 0) AS DOUBLE) AS price_index,
         count(*)                                                        AS lines
     FROM lines
@@ -32,6 +37,9 @@ SELECT
     s.discount_share,
     s.premium_share,
     s.new_product_share,
+    s.discount_line_share,
+    s.premium_line_share,
+    s.new_product_line_share,
     s.price_index,
     coalesce(c.categories, 0)                                           AS categories,
     s.lines

@@ -33,9 +33,18 @@ segments AS (
         CAST(sum(campaign_responses) AS DOUBLE) / nullif(sum(campaign_contacts), 0)   AS response_rate,
         CAST(sum(campaign_conversions) AS DOUBLE) / nullif(sum(campaign_contacts), 0) AS conversion_rate,
         CAST(sum(attributed_revenue) AS DOUBLE) / CAST(nullif(sum(contact_cost), 0) AS DOUBLE) AS marketing_roi,
-        CAST(sum(interactions) AS DOUBLE) / count(*)                    AS interactions_per_customer
+        CAST(sum(interactions) AS DOUBLE) / count(*)                    AS interactions_per_customer,
+        avg(price_index)                                                AS avg_price_index
     FROM labelled
     GROUP BY scheme, segment
+),
+stability AS (
+    SELECT
+        scheme,
+        from_segment                                                    AS segment,
+        CAST(sum(CASE WHEN stayed THEN customers ELSE 0 END) AS DOUBLE) / sum(customers) AS stability
+    FROM segment_migration
+    GROUP BY scheme, from_segment
 ),
 customer_categories AS (
     SELECT customer_id, category, sum(net) AS spend
@@ -108,6 +117,9 @@ SELECT
     s.revenue,
     CAST(s.revenue AS DOUBLE) / CAST(nullif(t.revenue, 0) AS DOUBLE)  AS revenue_share,
     CAST(s.margin AS DOUBLE) / CAST(nullif(t.margin, 0) AS DOUBLE)    AS margin_share,
+    s.margin,
+    CAST(s.margin AS DOUBLE) / s.customers                              AS avg_margin,
+    s.avg_price_index,
     s.period_revenue,
     s.avg_clv,
     s.median_clv,
@@ -121,7 +133,10 @@ SELECT
     s.conversion_rate,
     s.marketing_roi,
     s.interactions_per_customer,
+    p.customers                                                         AS previous_customers,
     CAST(s.customers AS DOUBLE) / nullif(p.customers, 0) - 1.0          AS growth_vs_previous,
+    st.stability,
+    s.avg_clv - p.avg_clv                                               AS clv_change,
     tc.top_categories,
     cm.channel_mix,
     ab.age_band                                                         AS dominant_age_band,
@@ -129,6 +144,7 @@ SELECT
 FROM segments s
 JOIN totals t ON s.scheme = t.scheme
 LEFT JOIN previous.segment_summary p ON s.scheme = p.scheme AND s.segment = p.segment
+LEFT JOIN stability st ON s.scheme = st.scheme AND s.segment = st.segment
 LEFT JOIN top_categories tc ON s.scheme = tc.scheme AND s.segment = tc.segment
 LEFT JOIN channel_mix cm ON s.scheme = cm.scheme AND s.segment = cm.segment
 LEFT JOIN age_bands ab ON s.scheme = ab.scheme AND s.segment = ab.segment AND ab.rank = 1
