@@ -16,7 +16,7 @@ use crate::common::*;
 type Dirt = BTreeMap<String, BTreeMap<String, u64>>;
 
 /// Generates `customers` customers into `raw` and returns the planted dirt counts.
-async fn generated(raw: &Path, customers: u64, seed: u64) -> Dirt {
+pub async fn generated(raw: &Path, customers: u64, seed: u64) -> Dirt {
     let loc = Location::parse(&raw.display().to_string()).unwrap();
     let opts = GenerateOptions {
         customers,
@@ -44,6 +44,7 @@ const TABLES: &[(&str, &str)] = &[
     ("segment_summary", "scheme, segment"),
     ("value_concentration", "customers"),
     ("clv_model", "model"),
+    ("positioning", "scheme, segment"),
     ("quarantine", "source, file, row_number"),
 ];
 

@@ -1,0 +1,234 @@
+//! Segmentation and positioning on generated data: planted preference types are recovered, and
+//! two consecutive periods give migration, growth and stability figures that reconcile.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
+
+use crate::common::*;
+use crate::e2e::generated;
+
+/// A session with one partition of each named table registered as `<table>_<tag>`.
+async fn session(wh: &Path, tables: &[(&str, &str, &str)]) -> SessionContext {
+    let ctx = SessionContext::new();
+    for (table, period, tag) in tables {
+        ctx.register_parquet(
+            format!("{table}_{tag}"),
+            wh.join(format!("{table}/period={period}/"))
+                .display()
+                .to_string(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    ctx
+}
+
+/// Runs `sql` and returns its rows as text cells (nulls as "").
+async fn rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<String>> {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    let mut out = Vec::new();
+    for b in &batches {
+        for r in 0..b.num_rows() {
+            out.push(
+                b.columns()
+                    .iter()
+                    .map(|c| {
+                        let c = datafusion::arrow::compute::cast(c, &DataType::Utf8).unwrap();
+                        let c = c.as_string::<i32>();
+                        if c.is_null(r) {
+                            String::new()
+                        } else {
+                            c.value(r).to_string()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+async fn one_f64(ctx: &SessionContext, sql: &str) -> f64 {
+    let b = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    b[0].column(0).as_primitive::<Float64Type>().value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_preference_types_are_recovered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    let wh = tmp.path().join("wh");
+    // a seed other than the one the default thresholds were chosen on (the demo's)
+    generated(&raw, 12_000, 23).await;
+    run_period(&config(&raw, &wh), "2024-12", "pref")
+        .await
+        .1
+        .unwrap();
+    let ctx = session(
+        &wh,
+        &[
+            ("customer_segments", "2024-12", "now"),
+            ("customer_features", "2024-12", "now"),
+        ],
+    )
+    .await;
+    ctx.register_csv(
+        "truth",
+        raw.join("_ground_truth/customers.csv")
+            .display()
+            .to_string(),
+        CsvReadOptions::new(),
+    )
+    .await
+    .unwrap();
+    let accuracy = one_f64(
+        &ctx,
+        "SELECT avg(CASE WHEN s.preference_type = t.latent_type THEN 1.0 ELSE 0.0 END)
+         FROM customer_segments_now s JOIN truth t ON s.customer_id = t.customer_id
+         WHERE s.preference_type <> 'unclassified'",
+    )
+    .await;
+    assert!(accuracy >= 0.85, "preference accuracy {accuracy}");
+    // every customer with enough evidence is classified, every type shows up, and the rest say why
+    let by_type = rows(
+        &ctx,
+        "SELECT s.preference_type, count(*) FROM customer_segments_now s
+         JOIN customer_features_now f ON s.customer_id = f.customer_id
+         WHERE f.orders >= 2 GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    let types: Vec<&str> = by_type.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "mainstream",
+            "price_sensitive",
+            "quality_seeking",
+            "trend_following"
+        ]
+    );
+    let unexplained = rows(
+        &ctx,
+        "SELECT count(*) FROM customer_segments_now
+         WHERE preference_type = 'unclassified'
+           AND (unclassified_reason IS NULL OR unclassified_reason NOT LIKE '%preference_type: %')",
+    )
+    .await;
+    assert_eq!(unexplained[0][0], "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consecutive_periods_reconcile_migration_growth_and_stability() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    let wh = tmp.path().join("wh");
+    generated(&raw, 3_000, 31).await;
+    let cfg = config(&raw, &wh);
+    run_period(&cfg, "2024-11", "nov").await.1.unwrap();
+    run_period(&cfg, "2024-12", "dec").await.1.unwrap();
+    let ctx = session(
+        &wh,
+        &[
+            ("segment_summary", "2024-11", "prev"),
+            ("segment_summary", "2024-12", "now"),
+            ("segment_migration", "2024-11", "prev"),
+            ("segment_migration", "2024-12", "now"),
+            ("positioning", "2024-12", "now"),
+        ],
+    )
+    .await;
+    // the first period has nothing to migrate from: an empty partition, published on purpose
+    assert_eq!(
+        rows(&ctx, "SELECT count(*) FROM segment_migration_prev").await[0][0],
+        "0"
+    );
+
+    // every customer of a previous segment is somewhere now, and every current one came from
+    // somewhere
+    let from = rows(
+        &ctx,
+        "SELECT p.scheme, p.segment, p.customers, m.moved
+         FROM segment_summary_prev p
+         FULL JOIN (SELECT scheme, from_segment, sum(customers) AS moved FROM segment_migration_now
+                    WHERE from_segment <> '(new)' GROUP BY 1, 2) m
+           ON p.scheme = m.scheme AND p.segment = m.from_segment
+         ORDER BY 1, 2",
+    )
+    .await;
+    assert!(from.len() > 20, "{from:?}");
+    for r in &from {
+        assert_eq!(r[2], r[3], "previous customers vs migrated from, {r:?}");
+    }
+    let to = rows(
+        &ctx,
+        "SELECT n.scheme, n.segment, n.customers, m.arrived
+         FROM segment_summary_now n
+         FULL JOIN (SELECT scheme, to_segment, sum(customers) AS arrived FROM segment_migration_now
+                    WHERE to_segment <> '(gone)' GROUP BY 1, 2) m
+           ON n.scheme = m.scheme AND n.segment = m.to_segment
+         ORDER BY 1, 2",
+    )
+    .await;
+    for r in &to {
+        assert_eq!(r[2], r[3], "current customers vs migrated to, {r:?}");
+    }
+    // growth, stability and CLV change agree with the two partitions and the migration
+    let checks = rows(
+        &ctx,
+        "SELECT n.scheme, n.segment,
+                abs(n.growth_vs_previous - (CAST(n.customers AS DOUBLE) / p.customers - 1.0)) < 1e-12,
+                n.previous_customers = p.customers,
+                abs(n.stability - CAST(coalesce(s.stayed, 0) AS DOUBLE) / p.customers) < 1e-12,
+                abs(n.clv_change - (n.avg_clv - p.avg_clv)) < 1e-9
+         FROM segment_summary_now n
+         JOIN segment_summary_prev p ON n.scheme = p.scheme AND n.segment = p.segment
+         LEFT JOIN (SELECT scheme, from_segment, sum(customers) AS stayed FROM segment_migration_now
+                    WHERE stayed GROUP BY 1, 2) s
+           ON n.scheme = s.scheme AND n.segment = s.from_segment",
+    )
+    .await;
+    assert!(!checks.is_empty());
+    for r in &checks {
+        assert!(r[2..].iter().all(|c| c == "true"), "{r:?}");
+    }
+    // share_of_from sums to 1 per source segment
+    let shares = rows(
+        &ctx,
+        "SELECT scheme, from_segment, sum(share_of_from) FROM segment_migration_now GROUP BY 1, 2",
+    )
+    .await;
+    for r in &shares {
+        assert!((r[2].parse::<f64>().unwrap() - 1.0).abs() < 1e-9, "{r:?}");
+    }
+
+    // positioning: every scheme has targets, never `unclassified`, with the rulebook's actions
+    let per_scheme: BTreeMap<String, i64> = rows(
+        &ctx,
+        "SELECT scheme, sum(CASE WHEN is_target THEN 1 ELSE 0 END) FROM positioning_now GROUP BY 1",
+    )
+    .await
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+    .collect();
+    assert_eq!(per_scheme.len(), 9, "{per_scheme:?}");
+    assert!(per_scheme.values().all(|&n| n >= 1), "{per_scheme:?}");
+    let bad = rows(
+        &ctx,
+        "SELECT count(*) FROM positioning_now
+         WHERE (is_target AND segment = 'unclassified') OR attractiveness < 0 OR attractiveness > 1
+            OR action IS NULL OR x_axis <> 'avg_price_index' OR y_axis <> 'avg_clv'",
+    )
+    .await;
+    assert_eq!(bad[0][0], "0");
+    let vip = rows(
+        &ctx,
+        "SELECT action FROM positioning_now WHERE scheme = 'rfm8' AND segment = 'important value'",
+    )
+    .await;
+    assert!(vip[0][0].starts_with("VIP"), "{vip:?}");
+}
