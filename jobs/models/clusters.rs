@@ -74,6 +74,12 @@ pub struct ClusterConfig {
     /// Seed of every random choice.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Features named in a cluster's label.
+    #[serde(default = "default_label_features")]
+    pub label_features: usize,
+    /// Smallest |standardised centroid| a feature needs to be named (else `typical`).
+    #[serde(default = "default_label_min_z")]
+    pub label_min_z: f64,
 }
 
 fn default_features() -> Vec<String> {
@@ -122,6 +128,12 @@ fn default_tolerance() -> f64 {
 fn default_seed() -> u64 {
     42
 }
+fn default_label_features() -> usize {
+    2
+}
+fn default_label_min_z() -> f64 {
+    0.25
+}
 
 impl Default for ClusterConfig {
     fn default() -> Self {
@@ -137,6 +149,8 @@ impl Default for ClusterConfig {
             max_iterations: default_max_iterations(),
             tolerance: default_tolerance(),
             seed: default_seed(),
+            label_features: default_label_features(),
+            label_min_z: default_label_min_z(),
         }
     }
 }
@@ -459,8 +473,10 @@ pub fn cluster(cfg: &ClusterConfig, x: ArrayView2<f64>) -> Result<Clustering> {
     })
 }
 
-/// A readable label per cluster from its most distinguishing standardised features.
-pub fn describe(features: &[String], centroids: &Array2<f64>) -> Vec<String> {
+/// A readable label per cluster from its most distinguishing standardised features: the
+/// `label_features` largest |z| at or above `label_min_z`.
+pub fn describe(cfg: &ClusterConfig, centroids: &Array2<f64>) -> Vec<String> {
+    let features = &cfg.features;
     centroids
         .rows()
         .into_iter()
@@ -470,8 +486,8 @@ pub fn describe(features: &[String], centroids: &Array2<f64>) -> Vec<String> {
             by.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
             let parts: Vec<String> = by
                 .iter()
-                .take(2)
-                .filter(|(_, z)| z.abs() >= 0.25)
+                .take(cfg.label_features)
+                .filter(|(_, z)| z.abs() >= cfg.label_min_z)
                 .map(|&(f, z)| {
                     let (hi, lo) = words(&features[f]);
                     if z > 0.0 { hi } else { lo }
@@ -517,7 +533,7 @@ pub fn assign(cfg: &ClusterConfig, view: &CustomerView) -> Result<SchemeOutput> 
         .unwrap_or(2);
     if rows.len() >= min_k.max(2) {
         let c = cluster(cfg, x.view())?;
-        let names = describe(&cfg.features, &c.centroids);
+        let names = describe(cfg, &c.centroids);
         for (r, &i) in rows.iter().enumerate() {
             let l = c.labels[r];
             ids[i] = Some(l as u8);
@@ -636,15 +652,24 @@ mod tests {
 
     #[test]
     fn clusters_are_described_by_their_most_distinct_features() {
-        let features = vec![
-            "recency_days".to_string(),
-            "premium_line_share".to_string(),
-            "orders".to_string(),
-        ];
+        let mut cfg = ClusterConfig {
+            features: vec![
+                "recency_days".to_string(),
+                "premium_line_share".to_string(),
+                "orders".to_string(),
+            ],
+            ..ClusterConfig::default()
+        };
         let centroids = ndarray::array![[-1.2, 0.1, 0.9], [0.0, 0.1, 0.0], [1.5, -0.8, -0.2]];
         assert_eq!(
-            describe(&features, &centroids),
+            describe(&cfg, &centroids),
             vec!["1: recent, frequent", "2: typical", "3: lapsed, budget"]
+        );
+        cfg.label_features = 1;
+        cfg.label_min_z = 1.3;
+        assert_eq!(
+            describe(&cfg, &centroids),
+            vec!["1: typical", "2: typical", "3: lapsed"]
         );
     }
 

@@ -139,6 +139,8 @@ async fn consecutive_periods_reconcile_migration_growth_and_stability() {
             ("segment_migration", "2024-11", "prev"),
             ("segment_migration", "2024-12", "now"),
             ("positioning", "2024-12", "now"),
+            ("customer_segments", "2024-11", "prev"),
+            ("customer_segments", "2024-12", "now"),
         ],
     )
     .await;
@@ -196,6 +198,55 @@ async fn consecutive_periods_reconcile_migration_growth_and_stability() {
     for r in &checks {
         assert!(r[2..].iter().all(|c| c == "true"), "{r:?}");
     }
+    // migration and growth reconcile with the two partitions of customer_segments themselves
+    for (scheme, column) in [
+        ("rfm", "rfm_segment"),
+        ("rfm8", "rfm8_segment"),
+        ("value_tier", "value_tier"),
+        ("current_value", "current_value_class"),
+        ("lifecycle", "lifecycle_stage"),
+        ("preference", "preference_type"),
+        ("usage", "usage_tier"),
+        ("value_loyalty", "value_loyalty_class"),
+        ("clusters", "cluster_label"),
+    ] {
+        let joined = rows(
+            &ctx,
+            &format!(
+                "SELECT coalesce(p.{column}, '(new)'), coalesce(n.{column}, '(gone)'), count(*)
+                 FROM customer_segments_now n
+                 FULL JOIN customer_segments_prev p ON n.customer_id = p.customer_id
+                 GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+        )
+        .await;
+        let migrated = rows(
+            &ctx,
+            &format!(
+                "SELECT from_segment, to_segment, customers FROM segment_migration_now
+                 WHERE scheme = '{scheme}' ORDER BY 1, 2"
+            ),
+        )
+        .await;
+        assert_eq!(joined, migrated, "migration of {scheme}");
+        let growth = rows(
+            &ctx,
+            &format!(
+                "SELECT n.seg, abs(s.growth_vs_previous - (CAST(n.c AS DOUBLE) / p.c - 1.0)) < 1e-12
+                 FROM (SELECT {column} AS seg, count(*) AS c FROM customer_segments_now GROUP BY 1) n
+                 JOIN (SELECT {column} AS seg, count(*) AS c FROM customer_segments_prev GROUP BY 1) p
+                   ON n.seg = p.seg
+                 JOIN segment_summary_now s ON s.scheme = '{scheme}' AND s.segment = n.seg"
+            ),
+        )
+        .await;
+        assert!(!growth.is_empty(), "{scheme}");
+        assert!(
+            growth.iter().all(|r| r[1] == "true"),
+            "growth of {scheme}: {growth:?}"
+        );
+    }
+
     // share_of_from sums to 1 per source segment
     let shares = rows(
         &ctx,
