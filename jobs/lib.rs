@@ -13,6 +13,7 @@ pub mod generate;
 pub mod models;
 pub mod period;
 pub mod publish;
+pub mod report;
 pub mod run;
 pub mod stages;
 pub mod storage;
