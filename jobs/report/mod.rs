@@ -852,8 +852,8 @@ fn clv(o: &mut String, t: &Tables) {
         }
     }
     let total = stable_sum(sorted.iter().copied());
-    o.push_str("<h3>Deciles</h3>\n<table><thead><tr><th class=\"num\">decile</th><th class=\"num\">customers</th><th class=\"num\">lowest CLV</th><th class=\"num\">average CLV</th><th class=\"num\">highest CLV</th><th class=\"num\">share of total CLV</th></tr></thead><tbody>\n");
-    for (d, mut v) in by.into_iter().rev() {
+    o.push_str("<h3>Deciles</h3>\n<table><thead><tr><th class=\"num\">CLV decile</th><th class=\"num\">customers</th><th class=\"num\">lowest CLV</th><th class=\"num\">average CLV</th><th class=\"num\">highest CLV</th><th class=\"num\">share of total CLV</th></tr></thead><tbody>\n");
+    for (d, mut v) in by {
         v.sort_by(f64::total_cmp);
         let s = stable_sum(v.iter().copied());
         let _ = writeln!(
@@ -873,15 +873,29 @@ fn clv(o: &mut String, t: &Tables) {
     o.push_str("</tbody></table>\n</section>\n");
 }
 
-/// Background of a heat cell: white to Okabe-Ito blue by `share`, with a text colour that
-/// keeps at least 4.5:1 contrast.
+/// Background of a heat cell: white to Okabe-Ito blue by `share`, with black or white text,
+/// whichever contrasts more (WCAG relative luminance; at least 4.5:1 along this ramp).
 fn heat(share: f64) -> (String, &'static str) {
     let s = share.clamp(0.0, 1.0);
     let mix = |a: f64, b: f64| (a + (b - a) * s).round() as u8;
     let (r, g, b) = (mix(255.0, 0.0), mix(255.0, 114.0), mix(255.0, 178.0));
+    let lin = |c: u8| {
+        let c = c as f64 / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    let (on_white, on_black) = (1.05 / (l + 0.05), (l + 0.05) / 0.05);
     (
         format!("#{r:02x}{g:02x}{b:02x}"),
-        if s > 0.55 { "#ffffff" } else { "#1a1a1a" },
+        if on_white > on_black {
+            "#ffffff"
+        } else {
+            "#000000"
+        },
     )
 }
 
@@ -1115,8 +1129,25 @@ mod tests {
 
     #[test]
     fn heat_cells_keep_text_readable() {
-        assert_eq!(heat(0.0), ("#ffffff".to_string(), "#1a1a1a"));
+        assert_eq!(heat(0.0), ("#ffffff".to_string(), "#000000"));
         assert_eq!(heat(1.0), ("#0072b2".to_string(), "#ffffff"));
+        let lum = |h: &str| {
+            let c = |i: usize| {
+                let v = u8::from_str_radix(&h[i..i + 2], 16).unwrap() as f64 / 255.0;
+                if v <= 0.04045 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * c(1) + 0.7152 * c(3) + 0.0722 * c(5)
+        };
+        for i in 0..=100 {
+            let (bg, fg) = heat(i as f64 / 100.0);
+            let (a, b) = (lum(&bg), lum(fg));
+            let ratio = (a.max(b) + 0.05) / (a.min(b) + 0.05);
+            assert!(ratio >= 4.5, "{bg} on {fg}: {ratio}");
+        }
     }
 
     #[test]

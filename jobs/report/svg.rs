@@ -31,7 +31,11 @@ pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
         .unwrap_or(10.0 * mag);
     let first = (lo / step).ceil() as i64;
     let last = (hi / step).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
+    // rounded to the step's decimals, so 3 x 0.2 is 0.6, not 0.6000000000000001
+    let scale = 10f64.powi((-step.log10().floor()).max(0.0) as i32);
+    (first..=last)
+        .map(|i| (i as f64 * step * scale).round() / scale)
+        .collect()
 }
 
 /// Tick label: integers with separators, otherwise up to two decimals.
@@ -75,8 +79,8 @@ pub struct Bubble {
 /// A positioning map: one bubble per segment at (x, y), area proportional to its customers,
 /// target segments filled in vermillion with a heavy outline and "target #n" in their label.
 pub fn bubble_map(title: &str, x_axis: &str, y_axis: &str, bubbles: &[Bubble]) -> String {
-    let (w, h) = (720.0, 440.0);
-    let (ml, mr, mt, mb) = (78.0, 150.0, 24.0, 56.0);
+    let (w, h) = (960.0, 480.0);
+    let (ml, mr, mt, mb) = (78.0, 24.0, 40.0, 56.0);
     let (pw, ph) = (w - ml - mr, h - mt - mb);
     let xs = bubbles.iter().map(|b| b.x);
     let ys = bubbles.iter().map(|b| b.y);
@@ -151,28 +155,31 @@ pub fn bubble_map(title: &str, x_axis: &str, y_axis: &str, bubbles: &[Bubble]) -
             (true, None) => format!("{} (target)", b.label),
             _ => b.label.clone(),
         };
+        // right of the bubble, or left of it when it would run past the plot
+        let width = label.chars().count() as f64 * if b.is_target { 7.2 } else { 6.6 };
+        let right = cx + r * 0.75 + 3.0;
+        let (x, anchor) = if right + width > ml + pw {
+            (cx - r * 0.75 - 3.0, "end")
+        } else {
+            (right, "start")
+        };
         let _ = write!(
             o,
-            r#"<text x="{:.1}" y="{:.1}" class="bubble-label{}">{}</text>"#,
-            cx + r * 0.75 + 3.0,
-            cy - r * 0.75 - 2.0,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}" class="bubble-label{}">{}</text>"#,
+            (cy - r * 0.75 - 2.0).max(mt + 12.0),
             if b.is_target { " strong" } else { "" },
             esc(&label)
         );
     }
-    // legend
-    let lx = w - mr + 16.0;
+    // legend, above the plot
+    let l0 = ml + 8.0;
     let _ = write!(
         o,
-        r#"<g class="legend"><circle cx="{lx}" cy="{}" r="7" fill="{VERMILLION}" fill-opacity="0.7" stroke="{INK}" stroke-width="2.5"/><text x="{}" y="{}">target segment</text><circle cx="{lx}" cy="{}" r="7" fill="{SKY}" fill-opacity="0.7" stroke="{BLUE}"/><text x="{}" y="{}">other segment</text><text x="{}" y="{}">area = customers</text></g>"#,
-        mt + 10.0,
-        lx + 12.0,
-        mt + 14.0,
-        mt + 32.0,
-        lx + 12.0,
-        mt + 36.0,
-        lx - 6.0,
-        mt + 60.0,
+        r#"<g class="legend"><circle cx="{l0}" cy="16" r="7" fill="{VERMILLION}" fill-opacity="0.7" stroke="{INK}" stroke-width="2.5"/><text x="{}" y="20">target segment</text><circle cx="{}" cy="16" r="7" fill="{SKY}" fill-opacity="0.7" stroke="{BLUE}"/><text x="{}" y="20">other segment</text><text x="{}" y="20">bubble area = customers</text></g>"#,
+        l0 + 12.0,
+        l0 + 140.0,
+        l0 + 152.0,
+        l0 + 280.0,
     );
     o.push_str("</svg>");
     o
