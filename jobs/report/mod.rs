@@ -51,6 +51,10 @@ const SCHEME_COLUMNS: &[(&str, &str)] = &[
     ("cluster_label", "behavioural clusters"),
 ];
 
+/// Customers per segment of one scheme column of customer_segments, largest first; `None`
+/// when the column is absent.
+type SchemeCounts = Option<Vec<(String, i64)>>;
+
 /// Everything the report shows, read once.
 struct Tables {
     period: String,
@@ -62,7 +66,7 @@ struct Tables {
     clv_model: Option<Frame>,
     positioning: Option<Frame>,
     migration: Option<Frame>,
-    scheme_counts: Vec<(&'static str, &'static str, Option<Vec<(String, i64)>>)>,
+    scheme_counts: Vec<(&'static str, &'static str, SchemeCounts)>,
     run_ids: Vec<(String, i64)>,
     run_results: Option<Value>,
 }
