@@ -265,8 +265,6 @@ details{margin:4px 0 12px}
  main{max-width:none;padding:0}
  h2{break-after:avoid}
  .chart,table,.card{break-inside:avoid}
- details{display:block}
- details>*{display:block}
 }
 "#;
 
