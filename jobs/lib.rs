@@ -2,7 +2,8 @@
 //!
 //! The modules follow the data's path: [`config`] (the job definition) -> [`extract`] (read and
 //! validate raw extracts) -> [`stages`] (SQL stages run by DataFusion) -> [`models`] (CLV,
-//! segments, summaries) -> [`publish`] (partitions and run results). [`run`] ties them together
+//! segments, summaries) -> [`publish`] (partitions and run results) -> [`report`] (the
+//! period's HTML report, from the published tables). [`run`] ties them together
 //! for one period; [`generate`] writes sample extracts with known ground truth.
 
 pub mod checks;
@@ -13,6 +14,7 @@ pub mod generate;
 pub mod models;
 pub mod period;
 pub mod publish;
+pub mod report;
 pub mod run;
 pub mod stages;
 pub mod storage;

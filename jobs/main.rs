@@ -52,6 +52,18 @@ enum Command {
     Generate(GenerateArgs),
     /// Generate sample data if absent, run its latest complete period locally, summarise.
     Demo(DemoArgs),
+    /// Write the period's HTML report from its published tables:
+    /// `<warehouse>/_reports/period=<P>/index.html`.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// The published period to report on (e.g. 2024-06 for the month grain).
+    #[arg(long)]
+    period: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +103,9 @@ struct RunArgs {
     /// Publish partitions even when they have no rows.
     #[arg(long)]
     allow_empty: bool,
+    /// After a successful publish, write the period's HTML report (see `report`).
+    #[arg(long)]
+    report: bool,
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +195,7 @@ async fn dispatch(command: Command) -> i32 {
         Command::Plan(a) => cmd_plan(a),
         Command::Generate(a) => cmd_generate(a).await,
         Command::Demo(a) => cmd_demo(a).await,
+        Command::Report(a) => cmd_report(a).await,
     };
     match result {
         Ok(code) => code,
@@ -239,6 +255,10 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         config_text: text,
     };
     let (results, outcome) = run::run(&cfg, &opts).await;
+    let outcome = match outcome {
+        Ok(()) if a.report => write_report(&cfg, &results.period).await.map(|_| ()),
+        o => o,
+    };
     if let Err(e) = &outcome {
         eprintln!("error: {e}");
     }
@@ -312,6 +332,22 @@ fn cmd_plan(a: JobArgs) -> Result<i32> {
             if o.enabled { "" } else { " (disabled)" }
         );
     }
+    Ok(exit_code::SUCCESS)
+}
+
+/// Writes the report of `period` into the job's warehouse; returns its URL.
+async fn write_report(cfg: &PipelineConfig, period: &str) -> Result<String> {
+    let warehouse = cfg
+        .resolve(&cfg.warehouse)
+        .map_err(|m| Error::config(cfg.file.display(), m))?;
+    crm_pipeline::report::write_report(&Location::parse(&warehouse)?, period).await
+}
+
+async fn cmd_report(a: ReportArgs) -> Result<i32> {
+    let (cfg, _) = load(&a.job)?;
+    let period = Period::parse(cfg.period.grain, &a.period)?;
+    let url = write_report(&cfg, &period.label()).await?;
+    println!("{url}");
     Ok(exit_code::SUCCESS)
 }
 
@@ -427,6 +463,10 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
             .sum();
         eprintln!("  quarantined rows: {quarantined} (see the quarantine table for reasons)");
         eprintln!("  run results: {}", results.run_results);
+        match write_report(&cfg, &results.period).await {
+            Ok(url) => eprintln!("  report: {url}"),
+            Err(e) => eprintln!("  report: not written: {e}"),
+        }
         eprintln!(
             "\nquery it, e.g. with DuckDB:\n  SELECT * FROM read_parquet('{}/segment_summary/*/*.parquet', hive_partitioning = true);",
             warehouse_dir.display()

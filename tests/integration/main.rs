@@ -6,5 +6,6 @@ mod bad_inputs;
 mod checks;
 mod e2e;
 mod publish;
+mod report;
 mod segments;
 mod slt;

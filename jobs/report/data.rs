@@ -1,0 +1,274 @@
+//! Reading what the report shows: the published partitions of one period, read back with
+//! DataFusion from any object store, and the run results of the run that published them.
+//! A table or column that is absent is `None`, so its section can say so instead of failing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::{cast, concat};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+
+use crate::error::{EngineContext, Error, Result};
+use crate::storage::Location;
+
+/// The columns of one table read back, whole (only the columns asked for and present).
+#[derive(Debug, Default)]
+pub struct Frame {
+    rows: usize,
+    cols: BTreeMap<String, ArrayRef>,
+}
+
+impl Frame {
+    fn from_batches(names: &[String], batches: &[RecordBatch]) -> Result<Self> {
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut cols = BTreeMap::new();
+        for (i, name) in names.iter().enumerate() {
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+            let array = if parts.is_empty() {
+                continue;
+            } else {
+                concat(&parts).map_err(|e| Error::Internal(format!("report column {name}: {e}")))?
+            };
+            cols.insert(name.clone(), array);
+        }
+        Ok(Self { rows, cols })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// True when the column was read.
+    pub fn has(&self, column: &str) -> bool {
+        self.cols.contains_key(column)
+    }
+
+    fn cast(&self, column: &str, to: &DataType) -> Option<ArrayRef> {
+        let a = self.cols.get(column)?;
+        cast(a, to).ok()
+    }
+
+    /// A column as floats (any numeric type), `None` when absent.
+    pub fn f64(&self, column: &str) -> Option<Vec<Option<f64>>> {
+        let a = self.cast(column, &DataType::Float64)?;
+        let a = a.as_primitive::<Float64Type>();
+        Some(a.iter().collect())
+    }
+
+    /// A column as integers, `None` when absent.
+    pub fn i64(&self, column: &str) -> Option<Vec<Option<i64>>> {
+        let a = self.cast(column, &DataType::Int64)?;
+        let a = a.as_primitive::<Int64Type>();
+        Some(a.iter().collect())
+    }
+
+    /// A column as text, `None` when absent.
+    pub fn str(&self, column: &str) -> Option<Vec<Option<String>>> {
+        let a = self.cast(column, &DataType::Utf8)?;
+        let a = a.as_string::<i32>();
+        Some(a.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    /// A column as booleans, `None` when absent.
+    pub fn bool(&self, column: &str) -> Option<Vec<Option<bool>>> {
+        let a = self.cast(column, &DataType::Boolean)?;
+        let a = a.as_boolean();
+        Some(a.iter().collect())
+    }
+
+    /// Text of one cell ("" when absent or null).
+    pub fn text_at(&self, column: &str, row: usize) -> String {
+        self.str(column)
+            .and_then(|v| v.get(row).cloned().flatten())
+            .unwrap_or_default()
+    }
+}
+
+/// The published partitions of one period in one warehouse.
+pub struct PublishedPeriod {
+    ctx: SessionContext,
+    warehouse: Location,
+    period: String,
+}
+
+impl PublishedPeriod {
+    /// Reads `period`'s partitions of `warehouse`.
+    pub fn new(warehouse: &Location, period: &str) -> Self {
+        let ctx = SessionContext::new();
+        if !warehouse.is_local() {
+            ctx.register_object_store(&warehouse.root_url(), Arc::clone(warehouse.store()));
+        }
+        Self {
+            ctx,
+            warehouse: warehouse.clone(),
+            period: period.to_string(),
+        }
+    }
+
+    /// The period's partition folder of `table`.
+    fn partition(&self, table: &str) -> Location {
+        self.warehouse
+            .join(&format!("{table}/period={}/", self.period))
+    }
+
+    /// Registers `table` when its partition holds Parquet files; false when it does not exist.
+    async fn register(&self, table: &str) -> Result<bool> {
+        if self.ctx.table_exist(table).unwrap_or(false) {
+            return Ok(true);
+        }
+        let part = self.partition(table);
+        let files: Vec<_> = part
+            .store()
+            .list(Some(part.prefix()))
+            .try_collect()
+            .await
+            .map_err(|e| Error::storage(part.url(), crate::storage::explain(&e)))?;
+        if !files
+            .iter()
+            .any(|f| f.location.as_ref().ends_with(".parquet"))
+        {
+            return Ok(false);
+        }
+        self.ctx
+            .register_parquet(table, part.url(), ParquetReadOptions::default())
+            .await
+            .context(|| format!("reading the published partition {}", part.url()))?;
+        Ok(true)
+    }
+
+    /// Reads the `columns` of `table` that exist, sorted by the `order` columns that exist;
+    /// `None` when the period has no partition of `table`.
+    pub async fn read(
+        &self,
+        table: &str,
+        columns: &[&str],
+        order: &[&str],
+    ) -> Result<Option<Frame>> {
+        if !self.register(table).await? {
+            return Ok(None);
+        }
+        let df = self
+            .ctx
+            .table(table)
+            .await
+            .context(|| format!("reading table {table}"))?;
+        let present: Vec<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let names: Vec<String> = columns
+            .iter()
+            .filter(|c| present.iter().any(|p| p == *c))
+            .map(|c| c.to_string())
+            .collect();
+        let quote = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+        let select = if names.is_empty() {
+            "1 AS \"_\"".to_string()
+        } else {
+            names
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let order: Vec<String> = order
+            .iter()
+            .filter(|c| present.iter().any(|p| p == *c))
+            .map(|c| format!("{} ASC NULLS LAST", quote(c)))
+            .collect();
+        let sql = format!(
+            "SELECT {select} FROM {}{}",
+            quote(table),
+            if order.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", order.join(", "))
+            }
+        );
+        let batches = self
+            .ctx
+            .sql(&sql)
+            .await
+            .context(|| format!("report query on {table}: {sql}"))?
+            .collect()
+            .await
+            .context(|| format!("report query on {table}: {sql}"))?;
+        let names = if names.is_empty() {
+            vec!["_".to_string()]
+        } else {
+            names
+        };
+        Frame::from_batches(&names, &batches).map(Some)
+    }
+
+    /// Counts of `column` values in `table` (largest first, then by value); `None` when the
+    /// table or the column is absent.
+    pub async fn counts(&self, table: &str, column: &str) -> Result<Option<Vec<(String, i64)>>> {
+        if !self.register(table).await? {
+            return Ok(None);
+        }
+        let df = self
+            .ctx
+            .table(table)
+            .await
+            .context(|| format!("reading table {table}"))?;
+        if df.schema().field_with_unqualified_name(column).is_err() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT CAST(\"{column}\" AS VARCHAR) AS v, count(*) AS n FROM \"{table}\" GROUP BY 1 ORDER BY n DESC, v ASC NULLS LAST"
+        );
+        let batches = self
+            .ctx
+            .sql(&sql)
+            .await
+            .context(|| format!("report query on {table}: {sql}"))?
+            .collect()
+            .await
+            .context(|| format!("report query on {table}: {sql}"))?;
+        let f = Frame::from_batches(&["v".into(), "n".into()], &batches)?;
+        let (v, n) = (
+            f.str("v").unwrap_or_default(),
+            f.i64("n").unwrap_or_default(),
+        );
+        Ok(Some(
+            v.into_iter()
+                .zip(n)
+                .map(|(v, n)| (v.unwrap_or_else(|| "(null)".into()), n.unwrap_or(0)))
+                .collect(),
+        ))
+    }
+
+    /// The run results document of `run_id`, `None` when it is not in the warehouse.
+    pub async fn run_results(&self, run_id: &str) -> Result<Option<serde_json::Value>> {
+        let path = self
+            .warehouse
+            .path_of(&format!("_runs/{run_id}/run_results.json"));
+        let url = self.warehouse.url_of(&path);
+        match self.warehouse.store().get(&path).await {
+            Ok(r) => {
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| Error::storage(&url, crate::storage::explain(&e)))?;
+                serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                    Error::storage(&url, format!("the run results are not valid JSON: {e}"))
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(&url, crate::storage::explain(&e))),
+        }
+    }
+}
