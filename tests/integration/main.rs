@@ -6,4 +6,5 @@ mod bad_inputs;
 mod checks;
 mod e2e;
 mod publish;
+mod s3;
 mod slt;
