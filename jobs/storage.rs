@@ -196,24 +196,22 @@ pub fn set_store_options(root: &str, options: &[(&str, &str)]) -> Result<()> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     // validate the keys now, so a typo names itself instead of failing at first use
-    for (k, _) in &opts {
-        let known = match url.scheme() {
-            "s3" | "s3a" => k.parse::<object_store::aws::AmazonS3ConfigKey>().is_ok(),
-            "gs" | "gcs" => k.parse::<object_store::gcp::GoogleConfigKey>().is_ok(),
-            "az" | "azure" | "abfs" | "abfss" | "adl" => {
-                k.parse::<object_store::azure::AzureConfigKey>().is_ok()
-            }
-            other => {
-                return Err(Error::Usage(format!(
-                    "store options are for s3://, gs:// and az:// buckets, not `{other}` ({root})"
-                )));
-            }
-        };
-        if !known {
+    let known: fn(&str) -> bool = match url.scheme() {
+        "s3" | "s3a" => |k| k.parse::<object_store::aws::AmazonS3ConfigKey>().is_ok(),
+        "gs" | "gcs" => |k| k.parse::<object_store::gcp::GoogleConfigKey>().is_ok(),
+        "az" | "azure" | "abfs" | "abfss" | "adl" => {
+            |k| k.parse::<object_store::azure::AzureConfigKey>().is_ok()
+        }
+        other => {
             return Err(Error::Usage(format!(
-                "unknown store option `{k}` for {root}; use object_store's keys, e.g. aws_endpoint, aws_access_key_id, aws_secret_access_key, aws_region"
+                "store options are for s3://, gs:// and az:// buckets, not `{other}` ({root})"
             )));
         }
+    };
+    if let Some((k, _)) = opts.iter().find(|(k, _)| !known(k)) {
+        return Err(Error::Usage(format!(
+            "unknown store option `{k}` for {root}; use object_store's keys, e.g. aws_endpoint, aws_access_key_id, aws_secret_access_key, aws_region"
+        )));
     }
     let mut guard = registry().lock().unwrap_or_else(|p| p.into_inner());
     guard.insert(store_key(&url), opts);
@@ -363,7 +361,7 @@ pub fn explain(e: &object_store::Error) -> String {
         || has("169.254.169.254")
         || matches!(e, object_store::Error::Unauthenticated { .. })
     {
-        "no usable credentials: set them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS, AZURE_STORAGE_ACCOUNT_KEY or a managed identity for Azure) or in the store options"
+        "no usable credentials: set them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a role for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS, AZURE_STORAGE_ACCOUNT_KEY or a managed identity for Azure) or in pipeline.yaml `stores:` as ${env:VAR} references"
     } else if has("AccessDenied")
         || has("Forbidden")
         || matches!(e, object_store::Error::PermissionDenied { .. })
@@ -427,8 +425,14 @@ mod tests {
             &[("aws_endpoint", "http://127.0.0.1:1")],
         )
         .unwrap();
-        let loc = Location::parse("s3://opt-bucket/wh").unwrap();
-        assert!(format!("{:?}", loc.store()).contains("127.0.0.1:1"));
+        let url = to_url("s3://opt-bucket/wh").unwrap();
+        let opts = store_options(&url).unwrap();
+        assert_eq!(
+            opts,
+            vec![("aws_endpoint".into(), "http://127.0.0.1:1".into())]
+        );
+        assert!(Location::parse("s3://opt-bucket/wh").is_ok());
+        assert!(store_options(&to_url("s3://other-bucket/wh").unwrap()).is_none());
     }
 
     #[test]
