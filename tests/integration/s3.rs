@@ -46,7 +46,45 @@ pub struct Weed {
 impl Drop for Weed {
     fn drop(&mut self) {
         kill_group(&mut self.child);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_leftovers(&self.dir);
+    }
+}
+
+/// Removes a server's data dir and the unix sockets weed leaves in /tmp for its ports.
+fn remove_leftovers(dir: &Path) {
+    let ports = std::fs::read_to_string(dir.join("ports")).unwrap_or_default();
+    let ports: Vec<&str> = ports.split_whitespace().collect();
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let port = name
+                .strip_prefix("seaweedfs-")
+                .and_then(|n| n.strip_suffix(".sock"))
+                .and_then(|n| n.rsplit('-').next());
+            if port.is_some_and(|p| ports.contains(&p)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The shared server lives until the process ends (statics are not dropped) and the kernel
+/// kills it then: remove what servers of finished test processes left behind.
+fn sweep_stale_servers(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("seaweedfs-")
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<libc::pid_t>().ok());
+        // SAFETY: signal 0 only checks whether the process exists.
+        if pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } != 0) {
+            remove_leftovers(&e.path());
+        }
     }
 }
 
@@ -170,7 +208,9 @@ impl Weed {
     }
 
     fn start_blocking(bin: &Path) -> Result<Weed, String> {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        sweep_stale_servers(&root);
+        let dir = root.join(format!(
             "seaweedfs-{}-{}",
             std::process::id(),
             free_ports(1)?[0]
@@ -185,6 +225,8 @@ impl Weed {
         std::fs::write(dir.join("s3.json"), config.to_string())
             .map_err(|e| format!("writing the S3 identities: {e}"))?;
         let p = free_ports(8)?;
+        let listed: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        std::fs::write(dir.join("ports"), listed.join(" ")).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(dir.join("weed.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(bin);
@@ -202,6 +244,8 @@ impl Weed {
             .arg(format!("-s3.port={}", p[6]))
             .arg(format!("-s3.port.grpc={}", p[7]))
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            // like AWS: a put into a missing bucket fails (weed creates it for admins by default)
+            .arg("-s3.autoCreateBucket=false")
             .arg(format!("-s3.config={}", dir.join("s3.json").display()))
             .args([
                 "-master.volumeSizeLimitMB=64",
@@ -497,13 +541,16 @@ async fn failing_run(raw: &str, warehouse: &str) -> Error {
     let (_, outcome) = tokio::time::timeout(Duration::from_secs(300), run)
         .await
         .expect("the run must end, not retry forever");
-    let err = outcome.expect_err("the run must fail");
+    let err = outcome.expect_err(&format!(
+        "the run with raw {raw}, warehouse {warehouse} must fail"
+    ));
     assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE, "{err}");
     err
 }
 
 fn assert_names(err: &Error, url: &str, fix: &str) {
     let msg = err.to_string();
+    eprintln!("{msg}");
     assert!(msg.contains(url), "the error must name {url}: {msg}");
     assert!(msg.contains(fix), "the error must say `{fix}`: {msg}");
 }
