@@ -665,7 +665,10 @@ async fn the_harness_kills_its_server() {
     let mut w = match Weed::start_once(&bin) {
         Ok(w) => w,
         Err(e) => {
-            let _ = server(); // fails or skips with the documented rules
+            // fails, or skips under CRM_PIPELINE_SKIP_S3=1 outside CI, by the documented rules
+            if server().is_none() {
+                return;
+            }
             panic!("{e}");
         }
     };
