@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crm_pipeline::config::{Overrides, PipelineConfig};
 use crm_pipeline::error::{Error, exit_code};
 use crm_pipeline::generate::{GenerateOptions, generate};
+use crm_pipeline::publish::lock::PeriodLock;
 use crm_pipeline::storage::{Location, set_store_options};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -31,8 +32,8 @@ use crate::common::*;
 const ADMIN: (&str, &str) = ("crm-admin", "crm-admin-secret");
 const READER: (&str, &str) = ("crm-reader", "crm-reader-secret");
 /// Buckets created at start: raw extracts, the warehouse, one for the read-only key, one for
-/// the missing-credentials test.
-const BUCKETS: &[&str] = &["raw-bucket", "wh-bucket", "ro-wh", "nocreds"];
+/// the missing-credentials test, one used without conditional puts.
+const BUCKETS: &[&str] = &["raw-bucket", "wh-bucket", "ro-wh", "nocreds", "nocond"];
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A running SeaweedFS server.
@@ -318,17 +319,24 @@ impl Weed {
     }
 
     /// Points `s3://<bucket>` at this server with the given key pair.
-    fn register(&self, bucket: &str, (key, secret): (&str, &str)) -> Result<(), String> {
-        set_store_options(
-            &format!("s3://{bucket}"),
-            &[
-                ("aws_endpoint", &self.endpoint),
-                ("aws_region", "us-east-1"),
-                ("aws_access_key_id", key),
-                ("aws_secret_access_key", secret),
-            ],
-        )
-        .map_err(|e| e.to_string())
+    fn register(&self, bucket: &str, key_pair: (&str, &str)) -> Result<(), String> {
+        self.register_with(bucket, key_pair, &[])
+    }
+
+    fn register_with(
+        &self,
+        bucket: &str,
+        (key, secret): (&str, &str),
+        extra: &[(&str, &str)],
+    ) -> Result<(), String> {
+        let mut options = vec![
+            ("aws_endpoint", self.endpoint.as_str()),
+            ("aws_region", "us-east-1"),
+            ("aws_access_key_id", key),
+            ("aws_secret_access_key", secret),
+        ];
+        options.extend_from_slice(extra);
+        set_store_options(&format!("s3://{bucket}"), &options).map_err(|e| e.to_string())
     }
 }
 
@@ -534,6 +542,35 @@ async fn seaweedfs_honours_create_only_puts() {
     assert_eq!(&body[..], b"first");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_without_conditional_puts_gets_the_fallback_lock() {
+    let Some(w) = server() else { return };
+    // object_store then answers create-only puts with NotImplemented, as a server without
+    // If-None-Match support would
+    w.register_with("nocond", ADMIN, &[("aws_conditional_put", "disabled")])
+        .unwrap();
+    let wh = Location::parse("s3://nocond/warehouse").unwrap();
+    let held = PeriodLock::acquire(&wh, "2024-06", "holder", 360)
+        .await
+        .unwrap();
+    let err = PeriodLock::acquire(&wh, "2024-06", "second", 360)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE);
+    assert!(
+        err.to_string()
+            .contains("period 2024-06 is being computed by run holder"),
+        "{err}"
+    );
+    held.release().await;
+    // and the whole job runs there
+    let raw = error_test_raw().await;
+    let cfg = config_at(raw, "s3://nocond/warehouse");
+    run_period(&cfg, "2024-06", "nocond-run").await.1.unwrap();
+    let files = partition_files("s3://nocond/warehouse", "customer_features", "2024-06").await;
+    assert_eq!(files, vec!["part-nocond-run-00000.parquet".to_string()]);
+}
+
 /// Runs a period and returns its error, asserting it ends (bounded retries, no hang).
 async fn failing_run(raw: &str, warehouse: &str) -> Error {
     let cfg = config_at(raw, warehouse);
@@ -658,11 +695,7 @@ async fn a_read_only_key_writing_the_warehouse_is_a_clear_error() {
 /// No orphan: SIGTERM then SIGKILL to the server's process group ends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_harness_kills_its_server() {
-    let Ok(bin) = weed_bin() else {
-        // the other tests report the missing binary
-        return;
-    };
-    let mut w = match Weed::start_once(&bin) {
+    let mut w = match Weed::start() {
         Ok(w) => w,
         Err(e) => {
             // fails, or skips under CRM_PIPELINE_SKIP_S3=1 outside CI, by the documented rules
