@@ -52,6 +52,11 @@ pub struct PipelineConfig {
     /// Data-quality checks on stage, model and output tables.
     #[serde(default)]
     pub checks: Vec<crate::checks::CheckConfig>,
+    /// Per-bucket object-store options (`s3://bucket: {aws_endpoint: ..., ...}`, object_store's
+    /// keys), which replace the environment for that bucket. Values may use `${env:VAR}`;
+    /// secrets (keys, tokens, passwords) must.
+    #[serde(default)]
+    pub stores: BTreeMap<String, BTreeMap<String, String>>,
 
     /// The file this was read from (set by the loader).
     #[serde(skip)]
@@ -327,6 +332,7 @@ impl PipelineConfig {
         if self.version != 1 {
             return Err(self.err("version", "only version 1 is supported"));
         }
+        self.register_stores()?;
         if !self.sources.contains_key("orders") {
             return Err(self.err("sources", "an `orders` source is required"));
         }
@@ -416,6 +422,35 @@ impl PipelineConfig {
         Ok(())
     }
 
+    /// Resolves `stores:` and hands each bucket's options to [`crate::storage`].
+    fn register_stores(&self) -> Result<()> {
+        for (root, options) in &self.stores {
+            let mut pairs = Vec::new();
+            for (k, v) in options {
+                let key = format!("stores.{root}.{k}");
+                let secret = ["secret", "token", "password", "sas"]
+                    .iter()
+                    .any(|w| k.contains(w))
+                    || k.ends_with("_key");
+                let v = v.trim();
+                if secret && !(v.starts_with("${env:") && v.ends_with('}')) {
+                    return Err(self.err(
+                        &key,
+                        "a secret must not be written in the file: use a `${env:VAR}` reference",
+                    ));
+                }
+                pairs.push((k.clone(), self.resolve(v).map_err(|m| self.err(&key, m))?));
+            }
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            crate::storage::set_store_options(root, &pairs)
+                .map_err(|e| self.err(&format!("stores.{root}"), e))?;
+        }
+        Ok(())
+    }
+
     /// Substitutes `${var}` and `${env:VAR}` references in a location.
     pub fn resolve(&self, text: &str) -> std::result::Result<String, String> {
         substitute(text, |name| {
@@ -484,6 +519,33 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "vars: {raw: /r, warehouse: /w}\nsources:\n  orders: {location: '${raw}/orders/'}\noutputs: {}\n";
+
+    #[test]
+    fn store_options_resolve_env_and_refuse_clear_text_secrets() {
+        let clear = format!(
+            "{MINIMAL}stores:\n  s3://cfg-bucket: {{aws_endpoint: 'http://127.0.0.1:1', aws_secret_access_key: hunter2}}\n"
+        );
+        let err = PipelineConfig::from_yaml(&clear, Path::new("p.yaml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stores.s3://cfg-bucket.aws_secret_access_key"),
+            "{err}"
+        );
+        assert!(err.contains("${env:VAR}"), "{err}");
+        let unset = format!(
+            "{MINIMAL}stores:\n  s3://cfg-bucket: {{aws_secret_access_key: '${{env:CRM_TEST_UNSET_SECRET}}'}}\n"
+        );
+        let err = PipelineConfig::from_yaml(&unset, Path::new("p.yaml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CRM_TEST_UNSET_SECRET` is not set"), "{err}");
+        let typo = format!("{MINIMAL}stores:\n  s3://cfg-bucket: {{aws_endpont: x}}\n");
+        let err = PipelineConfig::from_yaml(&typo, Path::new("p.yaml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown store option `aws_endpont`"), "{err}");
+    }
 
     #[test]
     fn minimal_config_loads_with_defaults() {

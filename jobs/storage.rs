@@ -1,6 +1,8 @@
 //! Object stores by URL: `file://` and plain paths, `s3://`, `gs://`, `az://` / `abfs://` and
 //! `memory://`. Credentials come from the environment and each cloud's standard chain, never
-//! from pipeline.yaml.
+//! from pipeline.yaml. [`set_store_options`] gives one bucket its own options (endpoint,
+//! credentials) in place of the environment, e.g. raw extracts and warehouse on different
+//! accounts, or tests that run against several servers in one process.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -114,11 +116,20 @@ fn to_url(location: &str) -> Result<Url> {
         return Err(Error::Usage("an empty location was given".into()));
     }
     if location.contains("://") {
-        return Url::parse(location).map_err(|e| {
+        let mut url = Url::parse(location).map_err(|e| {
             Error::Usage(format!(
                 "`{location}` is not a valid URL ({e}); use e.g. s3://bucket/prefix or a local path"
             ))
-        });
+        })?;
+        // `${raw}/orders/` with raw ending in `/`: an empty path segment is never meant
+        if url.path().contains("//") {
+            let mut path = url.path().to_string();
+            while path.contains("//") {
+                path = path.replace("//", "/");
+            }
+            url.set_path(&path);
+        }
+        return Ok(url);
     }
     let path = std::path::Path::new(location);
     let abs = if path.is_absolute() {
@@ -146,6 +157,70 @@ fn normalize(p: &std::path::Path) -> std::path::PathBuf {
         }
     }
     out
+}
+
+/// The registry key of a URL's store: normalised scheme and bucket (`s3://bucket`).
+fn store_key(url: &Url) -> String {
+    let scheme = match url.scheme() {
+        "s3a" => "s3",
+        "gcs" => "gs",
+        "azure" => "az",
+        other => other,
+    };
+    // abfs URLs carry the container in the user part
+    let user = url.username();
+    let host = url.host_str().unwrap_or("");
+    if user.is_empty() {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{user}@{host}")
+    }
+}
+
+type Options = Vec<(String, String)>;
+
+fn registry() -> &'static Mutex<HashMap<String, Options>> {
+    static OPTIONS: OnceLock<Mutex<HashMap<String, Options>>> = OnceLock::new();
+    OPTIONS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Gives every location under `root` (`s3://bucket`, `gs://bucket`, `az://container`) its own
+/// object_store options, which then replace the environment for that bucket: keys are
+/// object_store's configuration keys (`aws_endpoint`, `aws_access_key_id`,
+/// `aws_secret_access_key`, `aws_region`, `google_service_account`, `azure_storage_account_name`,
+/// ...). An `http://` `aws_endpoint` allows plain http. Locations parsed afterwards use them.
+pub fn set_store_options(root: &str, options: &[(&str, &str)]) -> Result<()> {
+    let url = to_url(root)?;
+    let opts: Options = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    // validate the keys now, so a typo names itself instead of failing at first use
+    let known: fn(&str) -> bool = match url.scheme() {
+        "s3" | "s3a" => |k| k.parse::<object_store::aws::AmazonS3ConfigKey>().is_ok(),
+        "gs" | "gcs" => |k| k.parse::<object_store::gcp::GoogleConfigKey>().is_ok(),
+        "az" | "azure" | "abfs" | "abfss" | "adl" => {
+            |k| k.parse::<object_store::azure::AzureConfigKey>().is_ok()
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "store options are for s3://, gs:// and az:// buckets, not `{other}` ({root})"
+            )));
+        }
+    };
+    if let Some((k, _)) = opts.iter().find(|(k, _)| !known(k)) {
+        return Err(Error::Usage(format!(
+            "unknown store option `{k}` for {root}; use object_store's keys, e.g. aws_endpoint, aws_access_key_id, aws_secret_access_key, aws_region"
+        )));
+    }
+    let mut guard = registry().lock().unwrap_or_else(|p| p.into_inner());
+    guard.insert(store_key(&url), opts);
+    Ok(())
+}
+
+fn store_options(url: &Url) -> Option<Options> {
+    let guard = registry().lock().unwrap_or_else(|p| p.into_inner());
+    guard.get(&store_key(url)).cloned()
 }
 
 fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
@@ -201,11 +276,28 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
             path_in_bucket()?,
         )),
         "s3" | "s3a" => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env()
-                .with_url(url.as_str())
-                .with_retry(retry_config())
-                .with_client_options(client_options());
-            if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+            let options = store_options(url);
+            let mut b = match &options {
+                Some(_) => AmazonS3Builder::new(),
+                None => AmazonS3Builder::from_env(),
+            }
+            .with_url(url.as_str())
+            .with_retry(retry_config())
+            .with_client_options(client_options());
+            let mut endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|_| options.is_none());
+            for (k, v) in options.unwrap_or_default() {
+                let key: AmazonS3ConfigKey = k.parse().map_err(storage_err)?;
+                if key == AmazonS3ConfigKey::Endpoint {
+                    endpoint = Some(v);
+                } else {
+                    b = b.with_config(key, v);
+                }
+            }
+            if let Some(endpoint) = endpoint {
+                // S3-compatible servers: path-style requests, http allowed for local servers
                 let http = endpoint.starts_with("http://");
                 b = b
                     .with_endpoint(endpoint)
@@ -215,17 +307,33 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
             Ok((Arc::new(b.build().map_err(storage_err)?), path_in_bucket()?))
         }
         "gs" | "gcs" => {
-            let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url.as_str())
-                .with_retry(retry_config())
-                .with_client_options(client_options());
+            use object_store::gcp::GoogleCloudStorageBuilder;
+            let options = store_options(url);
+            let mut b = match &options {
+                Some(_) => GoogleCloudStorageBuilder::new(),
+                None => GoogleCloudStorageBuilder::from_env(),
+            }
+            .with_url(url.as_str())
+            .with_retry(retry_config())
+            .with_client_options(client_options());
+            for (k, v) in options.unwrap_or_default() {
+                b = b.with_config(k.parse().map_err(storage_err)?, v);
+            }
             Ok((Arc::new(b.build().map_err(storage_err)?), path_in_bucket()?))
         }
         "az" | "azure" | "abfs" | "abfss" | "adl" => {
-            let b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url.as_str())
-                .with_retry(retry_config())
-                .with_client_options(client_options());
+            use object_store::azure::MicrosoftAzureBuilder;
+            let options = store_options(url);
+            let mut b = match &options {
+                Some(_) => MicrosoftAzureBuilder::new(),
+                None => MicrosoftAzureBuilder::from_env(),
+            }
+            .with_url(url.as_str())
+            .with_retry(retry_config())
+            .with_client_options(client_options());
+            for (k, v) in options.unwrap_or_default() {
+                b = b.with_config(k.parse().map_err(storage_err)?, v);
+            }
             let store = b.build().map_err(storage_err)?;
             // abfs URLs carry the container in the user part; the path is the rest
             Ok((Arc::new(store), path_in_bucket()?))
@@ -238,34 +346,37 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
 
 /// Turns an object-store error into a message that names the likely fix.
 pub fn explain(e: &object_store::Error) -> String {
-    let hint = match e {
-        object_store::Error::NotFound { .. } => {
-            "not found: check the URL, the bucket name and that the extract was delivered"
-        }
-        object_store::Error::PermissionDenied { .. } => {
-            "permission denied: the credentials in the environment lack access to this bucket/prefix"
-        }
-        object_store::Error::Unauthenticated { .. } => {
-            "not authenticated: set credentials in the environment (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY)"
-        }
-        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. } => {
-            "the object changed concurrently: another run may be writing the same location"
-        }
-        _ => {
-            let text = e.to_string();
-            if text.contains("NoSuchBucket") {
-                "the bucket does not exist: create it or fix the bucket name"
-            } else if text.contains("error sending request") || text.contains("connect") {
-                "the endpoint could not be reached: check AWS_ENDPOINT_URL / network access"
-            } else if text.contains("credential")
-                || text.contains("InvalidAccessKeyId")
-                || text.contains("SignatureDoesNotMatch")
-            {
-                "the credentials were rejected: check the access key and secret in the environment"
-            } else {
-                "object store request failed"
-            }
-        }
+    let text = format!("{e:?} {e}");
+    let has = |needle: &str| text.contains(needle);
+    let hint = if has("NoSuchBucket") {
+        "the bucket does not exist: fix the bucket name in the URL or create the bucket"
+    } else if matches!(e, object_store::Error::NotFound { .. }) {
+        "not found: check the URL, the bucket name and that the extract was delivered"
+    } else if has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") {
+        "the credentials were rejected: check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) for this endpoint"
+    } else if has("Failed to get credentials")
+        || has("credential")
+        || has("/latest/api/token")
+        || has("/latest/meta-data")
+        || has("169.254.169.254")
+        || matches!(e, object_store::Error::Unauthenticated { .. })
+    {
+        "no usable credentials: set them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a role for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS, AZURE_STORAGE_ACCOUNT_KEY or a managed identity for Azure) or in pipeline.yaml `stores:` as ${env:VAR} references"
+    } else if has("AccessDenied")
+        || has("Forbidden")
+        || matches!(e, object_store::Error::PermissionDenied { .. })
+    {
+        "permission denied: the credentials are valid but lack access to this bucket/prefix; the warehouse needs list, read, write and delete, the raw extracts list and read"
+    } else if matches!(
+        e,
+        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
+    ) {
+        "the object changed concurrently: another run may be writing the same location"
+    } else if has("error sending request") || has("onnect") || has("dns error") || has("timed out")
+    {
+        "the endpoint could not be reached: check the endpoint (AWS_ENDPOINT_URL or the store's aws_endpoint), that the server is running and the network allows it"
+    } else {
+        "object store request failed"
     };
     format!("{hint} ({e})")
 }
@@ -292,6 +403,36 @@ mod tests {
         let b = Location::parse("memory://t1/other").unwrap();
         assert!(Arc::ptr_eq(a.store(), b.store()));
         assert_eq!(a.prefix().as_ref(), "raw");
+    }
+
+    #[test]
+    fn empty_path_segments_are_collapsed() {
+        let loc = Location::parse("memory://t2/raw//orders/").unwrap();
+        assert_eq!(loc.url(), "memory://t2/raw/orders/");
+        assert_eq!(loc.prefix().as_ref(), "raw/orders");
+    }
+
+    #[test]
+    fn store_options_are_validated_and_keyed_by_bucket() {
+        let err = set_store_options("s3://opt-bucket", &[("aws_endpoitn", "x")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown store option `aws_endpoitn`")
+        );
+        assert!(set_store_options("memory://x", &[]).is_err());
+        set_store_options(
+            "s3a://opt-bucket",
+            &[("aws_endpoint", "http://127.0.0.1:1")],
+        )
+        .unwrap();
+        let url = to_url("s3://opt-bucket/wh").unwrap();
+        let opts = store_options(&url).unwrap();
+        assert_eq!(
+            opts,
+            vec![("aws_endpoint".into(), "http://127.0.0.1:1".into())]
+        );
+        assert!(Location::parse("s3://opt-bucket/wh").is_ok());
+        assert!(store_options(&to_url("s3://other-bucket/wh").unwrap()).is_none());
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //! conditional puts), holding its owner. A second run of the same period fails fast naming the
 //! owner; different periods lock different objects and run in parallel. A lock older than
 //! `lock_stale_after_minutes` (a run that was killed) is taken over, with a warning.
+//!
+//! Create-if-absent is `O_EXCL` on the local filesystem, `If-None-Match: *` on S3 (AWS since
+//! 2024, SeaweedFS, MinIO; the S3 suite checks it against SeaweedFS), a generation-0
+//! precondition on GCS and `If-None-Match: *` on Azure. An S3-compatible store that rejects the
+//! header as not implemented gets a weaker lock: absent-check, plain put, then read back (a
+//! race between two runs in the same second can still let both in; a warning says so). Every
+//! acquisition reads the lock back and fails if another run's owner is in it.
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
@@ -67,16 +74,27 @@ impl PeriodLock {
             ..Default::default()
         };
         for attempt in 0..2 {
-            match store
+            let put = match store
                 .put_opts(&path, body.clone().into(), create.clone())
                 .await
             {
-                Ok(_) => {
-                    return Ok(Self {
-                        loc: warehouse.clone(),
-                        path,
-                    });
+                Err(e) if not_implemented(&e) => {
+                    tracing::warn!(
+                        url,
+                        "the store does not support create-only puts: the period lock is best effort (check, put, read back)"
+                    );
+                    match store.head(&path).await {
+                        Ok(_) => Err(object_store::Error::AlreadyExists {
+                            path: path.to_string(),
+                            source: "the lock object exists".into(),
+                        }),
+                        Err(_) => store.put(&path, body.clone().into()).await,
+                    }
                 }
+                other => other,
+            };
+            match put {
+                Ok(_) => return Self::confirm(warehouse, path, run_id, period).await,
                 Err(object_store::Error::AlreadyExists { .. }) if attempt == 0 => {
                     let holder = read_owner(store.as_ref(), &path).await;
                     let age = holder
@@ -120,12 +138,42 @@ impl PeriodLock {
         ))
     }
 
+    /// Reads the lock back: it must name this run (a store that ignored the precondition, or a
+    /// concurrent takeover, shows here).
+    async fn confirm(warehouse: &Location, path: Path, run_id: &str, period: &str) -> Result<Self> {
+        let lock = Self {
+            loc: warehouse.clone(),
+            path,
+        };
+        match read_owner(warehouse.store().as_ref(), &lock.path).await {
+            Some(o) if o.run_id == run_id => Ok(lock),
+            other => Err(Error::storage(
+                warehouse.url_of(&lock.path),
+                format!(
+                    "could not take the lock of period {period}: it names run {} after this run wrote it; another run took it concurrently, retry later",
+                    other
+                        .map(|o| o.run_id)
+                        .unwrap_or_else(|| "(unreadable)".into())
+                ),
+            )),
+        }
+    }
+
     /// Releases the lock (best effort; a left-over lock becomes stale and is taken over).
     pub async fn release(self) {
         if let Err(e) = self.loc.store().delete(&self.path).await {
             tracing::warn!("could not release {}: {e}", self.loc.url_of(&self.path));
         }
     }
+}
+
+/// A store that rejects conditional puts (HTTP 501 NotImplemented, or object_store's
+/// NotImplemented for a store configured without them).
+fn not_implemented(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. }
+    ) || e.to_string().contains("NotImplemented")
 }
 
 async fn read_owner(store: &dyn ObjectStore, path: &Path) -> Option<LockOwner> {

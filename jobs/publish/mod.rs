@@ -4,9 +4,18 @@
 //! the table's key (deterministic files), stamped with `run_id`, and written under a run-scoped
 //! staging folder `<warehouse>/_staging/<run_id>/<table>/period=<P>/`. Only when every table of
 //! the run is staged are the partitions swapped into `<warehouse>/<table>/period=<P>/`; a rerun
-//! replaces the partition, never appends. On the local filesystem the swap is two renames on the
-//! same filesystem, so a reader sees the old files or the new ones, never a mix.
-
+//! replaces the partition, never appends. Files are named after the run
+//! (`part-<run_id>-00000.parquet`), so no published file is ever overwritten in place.
+//!
+//! The swap, per store (the guarantee readers get; README "Publishing guarantees"):
+//! - local filesystem: two renames on one filesystem; a reader sees the old files or the new
+//!   ones, never a mix.
+//! - object stores (S3, GCS, Azure): there is no rename of a prefix. The new run's files are
+//!   copied in first, then the previous runs' files are deleted. Every object is written whole
+//!   (a put is atomic), a partition is never empty or partly written, and no file a reader has
+//!   opened changes; but a reader that lists the partition between the first copy and the last
+//!   delete sees both runs' files (duplicate rows, told apart by `run_id`). If the job dies in
+//!   that window, the next run of the period removes the older files.
 pub mod lock;
 
 use std::sync::Arc;
@@ -126,7 +135,7 @@ impl<'a> PartitionWriter<'a> {
         let mut offset = 0;
         loop {
             let len = ROWS_PER_FILE.min(total - offset);
-            let name = format!("part-{:05}.parquet", files.len());
+            let name = part_name(self.run_id, files.len());
             write_parquet(
                 &staging,
                 &staging.path_of(&name),
@@ -233,6 +242,21 @@ impl<'a> PartitionWriter<'a> {
     }
 }
 
+/// The name of a published file: run-scoped, so a rerun never overwrites a file in place.
+pub fn part_name(run_id: &str, index: usize) -> String {
+    let run: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("part-{run}-{index:05}.parquet")
+}
+
 /// Moves every staged partition of a run into place, replacing what was there.
 pub async fn publish(warehouse: &Location, run_id: &str, staged: &[StagedPartition]) -> Result<()> {
     for p in staged {
@@ -282,8 +306,8 @@ fn swap_local(from: &Location, to: &Location, aside: &Location) -> Result<()> {
     Ok(())
 }
 
-/// Object stores have no rename: copy the staged files over, then delete files the new
-/// partition does not have. Readers may briefly see a mix (documented per store).
+/// Object stores have no rename: copy the staged (run-scoped) files in, then delete every other
+/// file of the partition. Readers listing in between see both runs' files (module docs).
 async fn replace_objects(from: &Location, to: &Location, files: &[String]) -> Result<()> {
     let store = to.store();
     for f in files {

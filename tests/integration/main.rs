@@ -7,5 +7,6 @@ mod checks;
 mod e2e;
 mod publish;
 mod report;
+mod s3;
 mod segments;
 mod slt;

