@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod generate;
