@@ -582,6 +582,17 @@ async fn execute_locked(
                             .collect()
                             .await
                             .context(|| format!("model {} reading {input}", node.name))?;
+                        // models run on the driver: this is what it holds in memory
+                        tracing::info!(
+                            model = node.name,
+                            input,
+                            rows = batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                            bytes = batches
+                                .iter()
+                                .map(|b| b.get_array_memory_size())
+                                .sum::<usize>(),
+                            "collected on the driver"
+                        );
                         inputs.tables.insert(input.clone(), batches);
                     }
                     let out = tokio::task::block_in_place(|| model.run(&inputs))?;
