@@ -128,7 +128,7 @@ fn parse_scheduler(text: &str) -> std::result::Result<Engine, String> {
         .filter(|h| !h.is_empty())
         .ok_or_else(|| bad("names no host"))?
         .to_string();
-    if url.path().trim_matches('/') != "" || url.query().is_some() {
+    if !url.path().trim_matches('/').is_empty() || url.query().is_some() {
         return Err(bad("has a path or query"));
     }
     Ok(Engine::Remote {
@@ -218,11 +218,11 @@ pub async fn session(cfg: &PipelineConfig, stores: &[&Location]) -> Result<Sessi
 /// - The adaptive planner (AQE) off: on `segment_summary` (several joins and window functions
 ///   over model outputs) it re-plans without end, creating thousands of stages and never
 ///   finishing. The static planner runs every stage of the pipeline.
-/// - Dynamic filter pushdown off: Ballista's adaptive planner re-runs join selection on plans
-///   whose hash joins already carry dynamic filters, and DataFusion 55 refuses to swap such a
-///   join ("Cannot swap HashJoinExec inputs after dynamic filters have been constructed"). The
-///   scheduler then logs the error and the job never finishes, so the driver would wait forever
-///   (seen on `int_order_lines`). The filters are only an optimisation; results are unchanged.
+/// - Dynamic filter pushdown off: Ballista's adaptive planner re-ran join selection on plans
+///   whose hash joins already carried dynamic filters, and DataFusion 55 refuses to swap such a
+///   join ("Cannot swap HashJoinExec inputs after dynamic filters have been constructed"); the
+///   scheduler logged the error and the job never finished (seen on `int_order_lines`). Kept off
+///   with the static planner as a precaution: the filters are only an optimisation.
 fn ballista_workarounds(config: SessionConfig) -> SessionConfig {
     [
         "datafusion.optimizer.enable_dynamic_filter_pushdown",
