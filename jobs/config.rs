@@ -154,6 +154,13 @@ fn default_sql_dir() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
+    /// Where the SQL stages run: `local` (default), `ballista` (a cluster at `scheduler`) or
+    /// `ballista-standalone` (an in-process cluster). `--engine` overrides it.
+    #[serde(default)]
+    pub kind: crate::engine::EngineKind,
+    /// The Ballista scheduler, `df://host:port` (or `standalone`). `--scheduler` overrides it.
+    #[serde(default)]
+    pub scheduler: Option<String>,
     /// Target partitions (parallelism) for the local engine; 0 = number of cores.
     #[serde(default)]
     pub target_partitions: usize,
@@ -165,6 +172,8 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
+            kind: Default::default(),
+            scheduler: None,
             target_partitions: 0,
             batch_size: default_batch_size(),
         }
@@ -374,6 +383,8 @@ impl PipelineConfig {
             .map_err(|m| self.err("warehouse", m))?;
         self.resolve(&self.scratch)
             .map_err(|m| self.err("scratch", m))?;
+        crate::engine::Engine::resolve(self.engine.kind, self.engine.scheduler.as_deref())
+            .map_err(|m| self.err("engine", m))?;
         self.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
             self.err(
                 "time_zone",

@@ -106,6 +106,15 @@ struct RunArgs {
     /// After a successful publish, write the period's HTML report (see `report`).
     #[arg(long)]
     report: bool,
+    /// Where the SQL stages run: `local` (this process), `ballista` (a Ballista cluster; needs
+    /// --scheduler) or `ballista-standalone` (an in-process cluster, for tests and demos).
+    /// Overrides `engine.kind`.
+    #[arg(long, value_parser = ["local", "ballista", "ballista-standalone"])]
+    engine: Option<String>,
+    /// The Ballista scheduler, df://host:port (port 50050 if omitted); implies --engine
+    /// ballista. Overrides `engine.scheduler`.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    scheduler: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -231,7 +240,8 @@ fn load(job: &JobArgs) -> Result<(PipelineConfig, String)> {
 }
 
 async fn cmd_run(a: RunArgs) -> Result<i32> {
-    let (cfg, text) = load(&a.job)?;
+    let (mut cfg, text) = load(&a.job)?;
+    crm_pipeline::engine::apply_flags(&mut cfg, a.engine.as_deref(), a.scheduler.as_deref())?;
     let period = match (&a.period, &a.as_of) {
         (Some(p), _) => Period::parse(cfg.period.grain, p)?,
         (None, Some(d)) => Period::from_as_of(cfg.period.grain, d)?,

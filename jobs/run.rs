@@ -9,9 +9,8 @@ use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringAr
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig};
+use datafusion::prelude::ParquetReadOptions;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
@@ -209,23 +208,9 @@ impl RunResults {
     }
 }
 
-/// Builds the query engine's session.
+/// Builds the local query engine's session (the configuration every engine shares).
 pub fn session(cfg: &PipelineConfig) -> SessionContext {
-    let mut sc = SessionConfig::new()
-        .with_batch_size(cfg.engine.batch_size)
-        .with_information_schema(true)
-        .with_create_default_catalog_and_schema(true);
-    if cfg.engine.target_partitions > 0 {
-        sc = sc.with_target_partitions(cfg.engine.target_partitions);
-    }
-    sc.options_mut().execution.time_zone = Some(cfg.time_zone.clone());
-    SessionContext::new_with_config(sc)
-}
-
-fn register_store(ctx: &SessionContext, loc: &Location) {
-    if !loc.is_local() {
-        ctx.register_object_store(&loc.root_url(), Arc::clone(loc.store()));
-    }
+    SessionContext::new_with_config(crate::engine::session_config(cfg))
 }
 
 /// Runs one period end to end. The returned results are also written to the warehouse; on
@@ -437,9 +422,7 @@ async fn execute_locked(
         .map_err(|m| Error::config(cfg.file.display(), format!("scratch: {m}")))?;
     let scratch = Location::parse(&scratch)?.join(&opts.run_id);
     let plan = plan(cfg)?;
-    let ctx = session(cfg);
-    register_store(&ctx, warehouse);
-    register_store(&ctx, &scratch);
+    let ctx = crate::engine::session(cfg, &[warehouse, &scratch]).await?;
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Internal("default catalog missing".into()))?;
@@ -548,7 +531,12 @@ async fn execute_locked(
                     .map_err(stage_err)?;
                     if split {
                         let clean = stages::clean_rows(&ctx, &stored).await.map_err(stage_err)?;
-                        ctx.register_table(stage.name.as_str(), clean.into_view())
+                        // a ViewTable (serialisable by every engine), not a DataFrame provider
+                        let view = datafusion::catalog::view::ViewTable::new(
+                            clean.into_unoptimized_plan(),
+                            None,
+                        );
+                        ctx.register_table(stage.name.as_str(), Arc::new(view))
                             .map_err(stage_err)?;
                     }
                     // the writer reports the rows it wrote; a split stage counts its clean rows
@@ -594,6 +582,17 @@ async fn execute_locked(
                             .collect()
                             .await
                             .context(|| format!("model {} reading {input}", node.name))?;
+                        // models run on the driver: this is what it holds in memory
+                        tracing::info!(
+                            model = node.name,
+                            input,
+                            rows = batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                            bytes = batches
+                                .iter()
+                                .map(|b| b.get_array_memory_size())
+                                .sum::<usize>(),
+                            "collected on the driver"
+                        );
                         inputs.tables.insert(input.clone(), batches);
                     }
                     let out = tokio::task::block_in_place(|| model.run(&inputs))?;
@@ -653,11 +652,23 @@ async fn execute_locked(
             bad.quarantined.values().sum::<u64>()
         )));
     }
+    // materialised like every other table, so that a distributed engine can read it too
     let qschema = extract::quarantine_schema();
-    let qtable = MemTable::try_new(qschema, vec![quarantine_batches])
-        .context(|| "quarantine table".into())?;
-    ctx.register_table("quarantine", Arc::new(qtable))
-        .context(|| "quarantine table".into())?;
+    let qloc = scratch.join("stages/quarantine");
+    publish::write_parquet(
+        &qloc,
+        &qloc.path_of("part-00000.parquet"),
+        &quarantine_batches,
+        Arc::clone(&qschema),
+    )
+    .await?;
+    ctx.register_parquet(
+        "quarantine",
+        qloc.url(),
+        ParquetReadOptions::default().schema(&qschema),
+    )
+    .await
+    .context(|| "registering the quarantine table".into())?;
 
     // 4. data-quality checks: an error-severity failure publishes nothing
     let mut outcomes = Vec::new();
@@ -753,8 +764,10 @@ fn written_rows(batches: &[RecordBatch]) -> u64 {
         .sum()
 }
 
+/// An empty table (an absent extract or previous partition). `EmptyTable`, not an in-memory
+/// table: a distributed engine can serialise it.
 fn register_empty(ctx: &SessionContext, name: &str, schema: SchemaRef) -> Result<()> {
-    let t = MemTable::try_new(schema, vec![vec![]]).context(|| format!("registering {name}"))?;
+    let t = datafusion::datasource::empty::EmptyTable::new(schema);
     ctx.register_table(name, Arc::new(t))
         .context(|| format!("registering {name}"))?;
     Ok(())

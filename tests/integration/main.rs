@@ -3,6 +3,7 @@
 mod common;
 
 mod bad_inputs;
+mod ballista;
 mod checks;
 mod e2e;
 mod publish;
