@@ -237,6 +237,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         allow_empty: a.allow_empty,
         command: std::env::args().collect(),
         config_text: text,
+        previous_ready: None,
     };
     let (results, outcome) = run::run(&cfg, &opts).await;
     if let Err(e) = &outcome {
@@ -406,6 +407,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
         allow_empty: false,
         command: std::env::args().collect(),
         config_text: text,
+        previous_ready: None,
     };
     let (results, outcome) = run::run(&cfg, &opts).await;
     if let Err(e) = &outcome {

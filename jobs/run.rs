@@ -37,7 +37,15 @@ pub struct RunOptions {
     pub command: Vec<String>,
     /// The job definition's text, for the config hash.
     pub config_text: String,
+    /// Set by a backfill when the previous period is computed by the same backfill: the run
+    /// waits for it right before it first reads `previous.*` (the order rule, README
+    /// "Orchestration and backfills"). None: read whatever is published.
+    pub previous_ready: Option<PreviousGate>,
 }
+
+/// How the previous period's run of the same backfill ended: `None` while it runs,
+/// `Some(true)` once it published, `Some(false)` if it failed.
+pub type PreviousGate = tokio::sync::watch::Receiver<Option<bool>>;
 
 /// A fresh run id: UTC time plus a random suffix (metadata only; never used in computations).
 pub fn new_run_id() -> String {
@@ -481,36 +489,18 @@ async fn execute_locked(
             .extend(l.warnings.iter().map(|w| format!("{}: {w}", l.name)));
     }
 
-    // previous period's published partitions, for growth and migration
-    let prev_label = opts.period.previous().label();
-    for (table, out) in &cfg.outputs {
-        let schema = publish::contract_schema(&out.column_types(table)?);
-        let loc = warehouse.join(&format!("{table}/period={prev_label}"));
-        let exists = loc
-            .store()
-            .list_with_delimiter(Some(loc.prefix()))
-            .await
-            .map(|l| !l.objects.is_empty())
-            .unwrap_or(false);
-        let name = format!("previous.{table}");
-        if exists {
-            ctx.register_parquet(
-                name.as_str(),
-                loc.url(),
-                ParquetReadOptions::default().schema(&schema),
-            )
-            .await
-            .context(|| format!("registering {name}"))?;
-        } else {
-            register_empty(&ctx, &name, schema)?;
-        }
-    }
-
     // 2. SQL stages and models, in plan order
     let params = sql_params(cfg, &opts.period, &present);
     let registry = models::registry(&cfg.models);
     let mut staging_stages: Vec<(String, Option<String>)> = Vec::new();
+    // previous.* is registered just before the first step that reads it, so a backfill's
+    // period overlaps its extract and stages with its predecessor's run
+    let mut previous_registered = false;
     for step in &plan.steps {
+        if !previous_registered && step.inputs().iter().any(|i| i.starts_with("previous.")) {
+            register_previous(cfg, opts, warehouse, &ctx, results).await?;
+            previous_registered = true;
+        }
         match step {
             Step::Sql(stage) => {
                 let kind = step.kind();
@@ -634,6 +624,10 @@ async fn execute_locked(
         }
     }
 
+    if !previous_registered {
+        register_previous(cfg, opts, warehouse, &ctx, results).await?;
+    }
+
     // 3. quarantine and reconciliation
     let quarantine = timed(results, "quarantine", "quality", async {
         let (batches, sources) =
@@ -720,6 +714,61 @@ async fn execute_locked(
     })
     .await?;
     results.outputs = staged;
+    Ok(())
+}
+
+/// Registers the previous period's published partitions as `previous.<table>`, for growth and
+/// migration (empty tables when none is published). In a backfill it first waits until the
+/// previous period's run of the same backfill has finished; if that run failed, it reads what
+/// was published before (possibly nothing) and records a warning.
+async fn register_previous(
+    cfg: &PipelineConfig,
+    opts: &RunOptions,
+    warehouse: &Location,
+    ctx: &SessionContext,
+    results: &mut RunResults,
+) -> Result<()> {
+    let prev_label = opts.period.previous().label();
+    if let Some(gate) = &opts.previous_ready {
+        let mut gate = gate.clone();
+        let published = timed(results, "wait for previous period", "backfill", async {
+            // a dropped sender means the predecessor's task ended without reporting: failed
+            let published = gate
+                .wait_for(Option::is_some)
+                .await
+                .map(|s| *s == Some(true))
+                .unwrap_or(false);
+            Ok((published, None))
+        })
+        .await?;
+        if !published {
+            results.warnings.push(format!(
+                "the run of the previous period {prev_label} in this backfill failed; growth and migration read the partitions of {prev_label} published before it, if any"
+            ));
+        }
+    }
+    for (table, out) in &cfg.outputs {
+        let schema = publish::contract_schema(&out.column_types(table)?);
+        let loc = warehouse.join(&format!("{table}/period={prev_label}"));
+        let exists = loc
+            .store()
+            .list_with_delimiter(Some(loc.prefix()))
+            .await
+            .map(|l| !l.objects.is_empty())
+            .unwrap_or(false);
+        let name = format!("previous.{table}");
+        if exists {
+            ctx.register_parquet(
+                name.as_str(),
+                loc.url(),
+                ParquetReadOptions::default().schema(&schema),
+            )
+            .await
+            .context(|| format!("registering {name}"))?;
+        } else {
+            register_empty(ctx, &name, schema)?;
+        }
+    }
     Ok(())
 }
 
