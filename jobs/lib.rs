@@ -3,8 +3,9 @@
 //! The modules follow the data's path: [`config`] (the job definition) -> [`extract`] (read and
 //! validate raw extracts) -> [`stages`] (SQL stages run by DataFusion) -> [`models`] (CLV,
 //! segments, summaries) -> [`publish`] (partitions and run results). [`run`] ties them together
-//! for one period; [`generate`] writes sample extracts with known ground truth.
+//! for one period and [`backfill`] runs it over a range of periods; [`generate`] writes sample extracts with known ground truth.
 
+pub mod backfill;
 pub mod checks;
 pub mod config;
 pub mod error;
