@@ -242,7 +242,12 @@ async fn latest_runs(warehouse: &Location) -> Result<BTreeMap<String, (String, S
             tracing::warn!("{}: unreadable run results, ignored", runs.url_of(p));
             continue;
         };
-        let field = |k: &str| doc.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let field = |k: &str| {
+            doc.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         let entry = (field("started_at"), field("run_id"), field("status"));
         let period = field("period");
         if latest.get(&period).is_none_or(|cur| entry > *cur) {
@@ -501,10 +506,9 @@ async fn execute(
             // the run's future is not `Send`; each run drives it on its own blocking thread,
             // so runs still compute in parallel
             let handle = tokio::runtime::Handle::current();
-            let joined = tokio::task::spawn_blocking(move || {
-                handle.block_on(run::run(&cfg, &run_opts))
-            })
-            .await;
+            let joined =
+                tokio::task::spawn_blocking(move || handle.block_on(run::run(&cfg, &run_opts)))
+                    .await;
             let _ = done.send(Some(matches!(&joined, Ok((_, Ok(()))))));
             drop(slot);
             let (res, outcome) = match joined {

@@ -2,8 +2,10 @@
 
 mod common;
 
+mod backfill;
 mod bad_inputs;
 mod checks;
 mod e2e;
+mod faults;
 mod publish;
 mod slt;
