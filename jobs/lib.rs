@@ -15,6 +15,7 @@ pub mod models;
 pub mod period;
 pub mod publish;
 pub mod run;
+pub mod spill;
 pub mod stages;
 pub mod storage;
 

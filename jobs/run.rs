@@ -178,6 +178,8 @@ pub struct RunResults {
     pub checks: Vec<crate::checks::CheckOutcome>,
     /// Partitions published.
     pub outputs: Vec<StagedPartition>,
+    /// What the query engine spilled to disk under `engine.memory_limit`.
+    pub spilled: crate::spill::SpillSummary,
     /// Warnings.
     pub warnings: Vec<String>,
     /// The error, when the run failed.
@@ -217,8 +219,20 @@ impl RunResults {
     }
 }
 
-/// Builds the query engine's session.
-pub fn session(cfg: &PipelineConfig) -> SessionContext {
+/// Builds the query engine's session: `engine.memory_limit` caps the engine's memory with a
+/// fair spill pool (spilling operators share it and spill to disk beyond it), spill files go to
+/// `engine.spill_dir` (default: the OS temp dir).
+pub fn session(cfg: &PipelineConfig) -> Result<SessionContext> {
+    session_counting_spills(cfg).map(|(ctx, _)| ctx)
+}
+
+/// [`session`], plus counters of what the engine spills.
+pub fn session_counting_spills(
+    cfg: &PipelineConfig,
+) -> Result<(SessionContext, Arc<crate::spill::SpillCounters>)> {
+    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     let mut sc = SessionConfig::new()
         .with_batch_size(cfg.engine.batch_size)
         .with_information_schema(true)
@@ -227,7 +241,79 @@ pub fn session(cfg: &PipelineConfig) -> SessionContext {
         sc = sc.with_target_partitions(cfg.engine.target_partitions);
     }
     sc.options_mut().execution.time_zone = Some(cfg.time_zone.clone());
-    SessionContext::new_with_config(sc)
+    let knob = |key: &str, m: String| Error::config(cfg.file.display(), format!("`{key}`: {m}"));
+    let mode = match &cfg.engine.spill_dir {
+        Some(dir) => {
+            let dir = cfg.resolve(dir).map_err(|m| knob("engine.spill_dir", m))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                knob(
+                    "engine.spill_dir",
+                    format!("cannot create the spill folder {dir}: {e}; it must be a writable local folder"),
+                )
+            })?;
+            DiskManagerMode::Directories(vec![dir.into()])
+        }
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    let disk = DiskManagerBuilder::default()
+        .with_mode(mode)
+        .build()
+        .map_err(|e| knob("engine.spill_dir", e.to_string()))?;
+    let counters = Arc::new(crate::spill::SpillCounters::default());
+    let counting = crate::spill::CountingSpillFiles::new(Arc::new(disk), Arc::clone(&counters));
+    let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(
+        DiskManagerBuilder::default().with_mode(DiskManagerMode::Custom(Arc::new(counting))),
+    );
+    if let Some(limit) = cfg
+        .engine
+        .memory_limit_bytes()
+        .map_err(|m| knob("engine.memory_limit", m))?
+    {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        // each sort keeps this much back for merging its spills (default 10 MB); under a small
+        // limit that reservation alone would exhaust it, so cap it at a share of the limit
+        let partitions = sc.target_partitions().max(1);
+        let execution = &mut sc.options_mut().execution;
+        execution.sort_spill_reservation_bytes = execution
+            .sort_spill_reservation_bytes
+            .min(limit / (4 * partitions));
+        // the Parquet writer buffers a row group and cannot spill: one column pass per file
+        // and small row groups for the run's scratch files (published files are not written
+        // by the engine)
+        sc = sc.set_usize("datafusion.execution.minimum_parallel_output_files", 1);
+        let parquet = &mut sc.options_mut().execution.parquet;
+        parquet.allow_single_file_parallelism = false;
+        parquet.max_row_group_size = parquet.max_row_group_size.min(65_536);
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| Error::Internal(format!("query engine runtime: {e}")))?;
+    Ok((SessionContext::new_with_config_rt(sc, runtime), counters))
+}
+
+/// An engine memory error made actionable: it names the stage and the knob. Operators that
+/// cannot spill (e.g. a hash join's build side) fail this way when the limit is too small.
+fn explain_out_of_memory(cfg: &PipelineConfig, e: Error) -> Error {
+    let exhausted = match &e {
+        Error::Stage { message, .. } => message.contains("Resources exhausted"),
+        Error::Engine { source, .. } => {
+            matches!(
+                source.as_ref(),
+                datafusion::error::DataFusionError::ResourcesExhausted(_)
+            ) || source.to_string().contains("Resources exhausted")
+        }
+        _ => false,
+    };
+    if !exhausted {
+        return e;
+    }
+    let limit = cfg.engine.memory_limit.as_deref().unwrap_or("unlimited");
+    Error::config(
+        cfg.file.display(),
+        format!(
+            "`engine.memory_limit`: the query engine ran out of memory (limit {limit}) in {e}. Raise engine.memory_limit, or lower engine.target_partitions; spilling operators (sorts, aggregations) spill to engine.spill_dir, but some (hash joins' build sides) must fit in memory"
+        ),
+    )
 }
 
 fn register_store(ctx: &SessionContext, loc: &Location) {
@@ -268,6 +354,7 @@ pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result
         models: BTreeMap::new(),
         checks: Vec::new(),
         outputs: Vec::new(),
+        spilled: Default::default(),
         warnings: Vec::new(),
         error: None,
         run_results: format!(
@@ -276,7 +363,9 @@ pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result
             opts.run_id
         ),
     };
-    let outcome = execute(cfg, opts, &mut results).await;
+    let outcome = execute(cfg, opts, &mut results)
+        .await
+        .map_err(|e| explain_out_of_memory(cfg, e));
     cleanup(cfg, &opts.run_id).await;
     results.seconds = started.elapsed().as_secs_f64();
     match &outcome {
@@ -429,7 +518,14 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
         cfg.lock_stale_after_minutes,
     )
     .await?;
-    let outcome = execute_locked(cfg, opts, &warehouse, results).await;
+    let outcome = match session_counting_spills(cfg) {
+        Ok((ctx, spills)) => {
+            let outcome = execute_locked(cfg, opts, &warehouse, &ctx, results).await;
+            results.spilled = spills.summary();
+            outcome
+        }
+        Err(e) => Err(e),
+    };
     lock.release().await;
     outcome
 }
@@ -438,6 +534,7 @@ async fn execute_locked(
     cfg: &PipelineConfig,
     opts: &RunOptions,
     warehouse: &Location,
+    ctx: &SessionContext,
     results: &mut RunResults,
 ) -> Result<()> {
     let scratch = cfg
@@ -445,8 +542,7 @@ async fn execute_locked(
         .map_err(|m| Error::config(cfg.file.display(), format!("scratch: {m}")))?;
     let scratch = Location::parse(&scratch)?.join(&opts.run_id);
     let plan = plan(cfg)?;
-    let ctx = session(cfg);
-    register_store(&ctx, warehouse);
+    register_store(ctx, warehouse);
     register_store(&ctx, &scratch);
     let catalog = ctx
         .catalog("datafusion")

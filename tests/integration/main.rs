@@ -7,5 +7,6 @@ mod bad_inputs;
 mod checks;
 mod e2e;
 mod faults;
+mod memory;
 mod publish;
 mod slt;
