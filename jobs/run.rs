@@ -534,7 +534,7 @@ async fn execute_locked(
     cfg: &PipelineConfig,
     opts: &RunOptions,
     warehouse: &Location,
-    ctx: &SessionContext,
+    engine: &SessionContext,
     results: &mut RunResults,
 ) -> Result<()> {
     let scratch = cfg
@@ -542,7 +542,8 @@ async fn execute_locked(
         .map_err(|m| Error::config(cfg.file.display(), format!("scratch: {m}")))?;
     let scratch = Location::parse(&scratch)?.join(&opts.run_id);
     let plan = plan(cfg)?;
-    register_store(ctx, warehouse);
+    let ctx = engine.clone();
+    register_store(&ctx, warehouse);
     register_store(&ctx, &scratch);
     let catalog = ctx
         .catalog("datafusion")
