@@ -222,3 +222,47 @@ async fn an_interrupted_backfill_resumes_and_publishes_every_period_once() {
     run_backfill(&raw, &clean, "bf-clean", 1, Selection::All).await;
     assert_eq!(contents(&wh).await, contents(&clean).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_period_does_not_stop_the_next_and_sets_the_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    // another live run holds 2024-04: its run in the backfill fails fast with exit 4
+    let warehouse = Location::parse(&wh.display().to_string()).unwrap();
+    let held =
+        crm_pipeline::publish::lock::PeriodLock::acquire(&warehouse, "2024-04", "other", 360)
+            .await
+            .unwrap();
+    let r = run_backfill(&raw, &wh, "bf-one-fails", 2, Selection::All).await;
+    let statuses: Vec<&str> = r.periods.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses, ["failed", "success", "success"], "{}", r.table());
+    assert_eq!(
+        r.exit_code,
+        crm_pipeline::error::exit_code::SOURCE_OR_STORAGE
+    );
+    assert_eq!(r.status, "failed");
+    assert_eq!(
+        r.summary()["failed_periods"],
+        serde_json::json!(["2024-04"])
+    );
+    assert!(
+        r.periods[1]
+            .warnings
+            .iter()
+            .any(|w| w.contains("previous period 2024-04 in this backfill failed")),
+        "{:?}",
+        r.periods[1].warnings
+    );
+    let file = wh.join("_backfills/bf-one-fails/backfill_results.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(doc["periods"][0]["exit_code"], 4);
+    assert_eq!(doc["exit_code"], 4);
+
+    // once the other run is gone, --rerun-failed runs just that period
+    held.release().await;
+    let r = run_backfill(&raw, &wh, "bf-retry", 2, Selection::RerunFailed).await;
+    let statuses: Vec<&str> = r.periods.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses, ["success", "skipped", "skipped"], "{}", r.table());
+    assert_eq!(r.exit_code, 0);
+}
