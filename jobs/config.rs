@@ -167,6 +167,13 @@ pub struct EngineConfig {
     /// Batch size for the engine.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Memory the query engine may use (e.g. `512MiB`, `2GiB`, or bytes); sorts, aggregations
+    /// and other spilling operators write to `spill_dir` beyond it. Unset: no limit.
+    #[serde(default)]
+    pub memory_limit: Option<String>,
+    /// Local folder for the engine's spill files (`${var}`s allowed). Unset: the OS temp dir.
+    #[serde(default)]
+    pub spill_dir: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -176,7 +183,45 @@ impl Default for EngineConfig {
             scheduler: None,
             target_partitions: 0,
             batch_size: default_batch_size(),
+            memory_limit: None,
+            spill_dir: None,
         }
+    }
+}
+
+impl EngineConfig {
+    /// `memory_limit` in bytes (None: unlimited), or what is wrong with it.
+    pub fn memory_limit_bytes(&self) -> std::result::Result<Option<usize>, String> {
+        self.memory_limit.as_deref().map(parse_size).transpose()
+    }
+}
+
+/// A size such as `512MiB`, `2GiB`, `100MB` or `1048576` (bytes), in bytes.
+pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        _ => f64::NAN,
+    };
+    let bytes = number.parse::<f64>().map(|n| n * scale).unwrap_or(f64::NAN);
+    if bytes.is_finite() && bytes >= 1.0 && bytes < usize::MAX as f64 {
+        Ok(bytes as usize)
+    } else {
+        Err(format!(
+            "`{text}` is not a size; write e.g. 512MiB, 2GiB, 100MB or a number of bytes"
+        ))
     }
 }
 
@@ -385,6 +430,13 @@ impl PipelineConfig {
             .map_err(|m| self.err("scratch", m))?;
         crate::engine::Engine::resolve(self.engine.kind, self.engine.scheduler.as_deref())
             .map_err(|m| self.err("engine", m))?;
+        self.engine
+            .memory_limit_bytes()
+            .map_err(|m| self.err("engine.memory_limit", m))?;
+        if let Some(dir) = &self.engine.spill_dir {
+            self.resolve(dir)
+                .map_err(|m| self.err("engine.spill_dir", m))?;
+        }
         self.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
             self.err(
                 "time_zone",
@@ -565,6 +617,24 @@ mod tests {
         assert_eq!(cfg.resolve(&cfg.scratch).unwrap(), "/w/_scratch");
         assert!(cfg.sources["orders"].required);
         assert_eq!(cfg.period.grain, Grain::Month);
+    }
+
+    #[test]
+    fn memory_limits_are_sizes_and_a_bad_one_names_the_key() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size(" 2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        for bad in ["", "lots", "12XB", "0", "-1MiB", "MiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        let text = format!("{MINIMAL}engine: {{memory_limit: 512 megs}}\n");
+        let err = PipelineConfig::from_yaml(&text, Path::new("p.yaml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("engine.memory_limit"), "{err}");
+        assert!(err.contains("`512 megs` is not a size"), "{err}");
     }
 
     #[test]

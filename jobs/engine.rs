@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::Deserialize;
 
@@ -173,17 +174,23 @@ pub fn session_config(cfg: &PipelineConfig) -> SessionConfig {
     sc
 }
 
-/// Builds the session the run's SQL stages execute in, with `stores` (the warehouse and the
+/// Builds the session the run's SQL stages execute in, from the configuration and runtime of
+/// [`crate::run::engine_runtime`], with `stores` (the warehouse and the
 /// scratch space) registered. With Ballista, the scheduler must be reachable now: an
 /// unreachable one fails here, within seconds, naming the URL.
-pub async fn session(cfg: &PipelineConfig, stores: &[&Location]) -> Result<SessionContext> {
+pub async fn session(
+    cfg: &PipelineConfig,
+    (config, runtime): (SessionConfig, Arc<RuntimeEnv>),
+    stores: &[&Location],
+) -> Result<SessionContext> {
     let engine = Engine::of(cfg)?;
-    let mut config = session_config(cfg);
+    let mut config = config;
     if engine != Engine::Local {
         config = ballista_workarounds(config);
     }
     let state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     // Object stores go into the runtime before the cluster is built: the in-process cluster

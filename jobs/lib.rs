@@ -3,9 +3,11 @@
 //! The modules follow the data's path: [`config`] (the job definition) -> [`extract`] (read and
 //! validate raw extracts) -> [`stages`] (SQL stages run by DataFusion) -> [`models`] (CLV,
 //! segments, summaries) -> [`publish`] (partitions and run results) -> [`report`] (the
-//! period's HTML report, from the published tables). [`run`] ties them together
-//! for one period; [`generate`] writes sample extracts with known ground truth.
+//! period's HTML report, from the published tables). [`run`] ties them together for one period
+//! and [`backfill`] runs it over a range of periods; [`generate`] writes sample extracts with
+//! known ground truth.
 
+pub mod backfill;
 pub mod checks;
 pub mod config;
 pub mod engine;
@@ -17,6 +19,7 @@ pub mod period;
 pub mod publish;
 pub mod report;
 pub mod run;
+pub mod spill;
 pub mod stages;
 pub mod storage;
 

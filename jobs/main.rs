@@ -44,6 +44,8 @@ enum LogFormat {
 enum Command {
     /// Compute one period and publish its partitions.
     Run(RunArgs),
+    /// Run every period of a range, one idempotent run per period (resumable).
+    Backfill(BackfillArgs),
     /// Check the job definition, the SQL stages and the sources' headers without running.
     Validate(JobArgs),
     /// Print the stage and model DAG in run order, and the outputs.
@@ -115,6 +117,32 @@ struct RunArgs {
     /// ballista. Overrides `engine.scheduler`.
     #[arg(long, value_name = "df://HOST:PORT")]
     scheduler: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct BackfillArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// First period of the range (e.g. 2023-01).
+    #[arg(long)]
+    from: String,
+    /// Last period of the range, inclusive (e.g. 2024-06).
+    #[arg(long)]
+    to: String,
+    /// Periods computed at a time; a period still waits for its predecessor's publish before
+    /// reading the previous partitions.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
+    /// Skip periods already published (their latest run succeeded, no lock is left, every
+    /// output partition has files); re-run the same command with it to resume.
+    #[arg(long, conflicts_with = "rerun_failed")]
+    only_missing: bool,
+    /// Run only periods whose latest run failed or was killed.
+    #[arg(long)]
+    rerun_failed: bool,
+    /// Publish partitions even when they have no rows.
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +228,7 @@ fn init_logging(format: LogFormat, verbose: u8) {
 async fn dispatch(command: Command) -> i32 {
     let result = match command {
         Command::Run(a) => cmd_run(a).await,
+        Command::Backfill(a) => cmd_backfill(a).await,
         Command::Validate(a) => cmd_validate(a).await,
         Command::Plan(a) => cmd_plan(a),
         Command::Generate(a) => cmd_generate(a).await,
@@ -263,6 +292,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         allow_empty: a.allow_empty,
         command: std::env::args().collect(),
         config_text: text,
+        previous_ready: None,
     };
     let (results, outcome) = run::run(&cfg, &opts).await;
     let outcome = match outcome {
@@ -276,6 +306,39 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
     Ok(outcome
         .map(|_| exit_code::SUCCESS)
         .unwrap_or_else(|e| e.exit_code()))
+}
+
+async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
+    use crm_pipeline::backfill::{self, BackfillOptions, Progress, Selection};
+    let (cfg, text) = load(&a.job)?;
+    let opts = BackfillOptions {
+        from: Period::parse(cfg.period.grain, &a.from)?,
+        to: Period::parse(cfg.period.grain, &a.to)?,
+        jobs: usize::from(a.jobs),
+        selection: match (a.only_missing, a.rerun_failed) {
+            (true, _) => Selection::OnlyMissing,
+            (_, true) => Selection::RerunFailed,
+            _ => Selection::All,
+        },
+        allow_empty: a.allow_empty,
+        backfill_id: backfill::new_backfill_id(),
+        command: std::env::args().collect(),
+        config_text: text,
+        progress: if std::io::stderr().is_terminal() {
+            Progress::Bar
+        } else {
+            Progress::Lines
+        },
+    };
+    let (results, outcome) = backfill::backfill(Arc::new(cfg), &opts).await;
+    if !results.periods.is_empty() {
+        eprint!("\n{}", results.table());
+    }
+    if let Err(e) = &outcome {
+        eprintln!("error: {e}");
+    }
+    println!("{}", results.summary());
+    Ok(results.exit_code)
 }
 
 async fn cmd_validate(a: JobArgs) -> Result<i32> {
@@ -452,6 +515,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
         allow_empty: false,
         command: std::env::args().collect(),
         config_text: text,
+        previous_ready: None,
     };
     let (results, outcome) = run::run(&cfg, &opts).await;
     if let Err(e) = &outcome {

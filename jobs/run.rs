@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::execution::context::SessionContext;
-use datafusion::prelude::ParquetReadOptions;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
@@ -36,7 +36,15 @@ pub struct RunOptions {
     pub command: Vec<String>,
     /// The job definition's text, for the config hash.
     pub config_text: String,
+    /// Set by a backfill when the previous period is computed by the same backfill: the run
+    /// waits for it right before it first reads `previous.*` (the order rule, README
+    /// "Orchestration and backfills"). None: read whatever is published.
+    pub previous_ready: Option<PreviousGate>,
 }
+
+/// How the previous period's run of the same backfill ended: `None` while it runs,
+/// `Some(true)` once it published, `Some(false)` if it failed.
+pub type PreviousGate = tokio::sync::watch::Receiver<Option<bool>>;
 
 /// A fresh run id: UTC time plus a random suffix (metadata only; never used in computations).
 pub fn new_run_id() -> String {
@@ -169,6 +177,8 @@ pub struct RunResults {
     pub checks: Vec<crate::checks::CheckOutcome>,
     /// Partitions published.
     pub outputs: Vec<StagedPartition>,
+    /// What the query engine spilled to disk under `engine.memory_limit`.
+    pub spilled: crate::spill::SpillSummary,
     /// Warnings.
     pub warnings: Vec<String>,
     /// The error, when the run failed.
@@ -208,9 +218,100 @@ impl RunResults {
     }
 }
 
-/// Builds the local query engine's session (the configuration every engine shares).
-pub fn session(cfg: &PipelineConfig) -> SessionContext {
-    SessionContext::new_with_config(crate::engine::session_config(cfg))
+/// Builds a local query engine session with the run's memory settings (see [`engine_runtime`]).
+pub fn session(cfg: &PipelineConfig) -> Result<SessionContext> {
+    let (sc, runtime, _) = engine_runtime(cfg)?;
+    Ok(SessionContext::new_with_config_rt(sc, runtime))
+}
+
+/// The engine's configuration (shared by every engine, [`crate::engine::session_config`]) and
+/// runtime: `engine.memory_limit` caps the engine's memory with a fair spill pool (spilling
+/// operators share it and spill to disk beyond it), spill files go to `engine.spill_dir`
+/// (default: the OS temp dir) and are counted for the run results.
+pub fn engine_runtime(
+    cfg: &PipelineConfig,
+) -> Result<(
+    SessionConfig,
+    Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    Arc<crate::spill::SpillCounters>,
+)> {
+    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    let mut sc = crate::engine::session_config(cfg);
+    let knob = |key: &str, m: String| Error::config(cfg.file.display(), format!("`{key}`: {m}"));
+    let mode = match &cfg.engine.spill_dir {
+        Some(dir) => {
+            let dir = cfg.resolve(dir).map_err(|m| knob("engine.spill_dir", m))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                knob(
+                    "engine.spill_dir",
+                    format!("cannot create the spill folder {dir}: {e}; it must be a writable local folder"),
+                )
+            })?;
+            DiskManagerMode::Directories(vec![dir.into()])
+        }
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    let disk = DiskManagerBuilder::default()
+        .with_mode(mode)
+        .build()
+        .map_err(|e| knob("engine.spill_dir", e.to_string()))?;
+    let counters = Arc::new(crate::spill::SpillCounters::default());
+    let counting = crate::spill::CountingSpillFiles::new(Arc::new(disk), Arc::clone(&counters));
+    let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(
+        DiskManagerBuilder::default().with_mode(DiskManagerMode::Custom(Arc::new(counting))),
+    );
+    if let Some(limit) = cfg
+        .engine
+        .memory_limit_bytes()
+        .map_err(|m| knob("engine.memory_limit", m))?
+    {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        // each sort keeps this much back for merging its spills (default 10 MB); under a small
+        // limit that reservation alone would exhaust it, so cap it at a share of the limit
+        let partitions = sc.target_partitions().max(1);
+        let execution = &mut sc.options_mut().execution;
+        execution.sort_spill_reservation_bytes = execution
+            .sort_spill_reservation_bytes
+            .min(limit / (4 * partitions));
+        // the Parquet writer buffers a row group and cannot spill: one column pass per file
+        // and small row groups for the run's scratch files (published files are not written
+        // by the engine)
+        sc = sc.set_usize("datafusion.execution.minimum_parallel_output_files", 1);
+        let parquet = &mut sc.options_mut().execution.parquet;
+        parquet.allow_single_file_parallelism = false;
+        parquet.max_row_group_size = parquet.max_row_group_size.min(65_536);
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| Error::Internal(format!("query engine runtime: {e}")))?;
+    Ok((sc, runtime, counters))
+}
+
+/// An engine memory error made actionable: it names the stage and the knob. Operators that
+/// cannot spill (e.g. a hash join's build side) fail this way when the limit is too small.
+fn explain_out_of_memory(cfg: &PipelineConfig, e: Error) -> Error {
+    let exhausted = match &e {
+        Error::Stage { message, .. } => message.contains("Resources exhausted"),
+        Error::Engine { source, .. } => {
+            matches!(
+                source.as_ref(),
+                datafusion::error::DataFusionError::ResourcesExhausted(_)
+            ) || source.to_string().contains("Resources exhausted")
+        }
+        _ => false,
+    };
+    if !exhausted {
+        return e;
+    }
+    let limit = cfg.engine.memory_limit.as_deref().unwrap_or("unlimited");
+    Error::config(
+        cfg.file.display(),
+        format!(
+            "`engine.memory_limit`: the query engine ran out of memory (limit {limit}) in {e}. Raise engine.memory_limit, or lower engine.target_partitions; spilling operators (sorts, aggregations) spill to engine.spill_dir, but some (hash joins' build sides) must fit in memory"
+        ),
+    )
 }
 
 /// Runs one period end to end. The returned results are also written to the warehouse; on
@@ -245,6 +346,7 @@ pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result
         models: BTreeMap::new(),
         checks: Vec::new(),
         outputs: Vec::new(),
+        spilled: Default::default(),
         warnings: Vec::new(),
         error: None,
         run_results: format!(
@@ -253,7 +355,9 @@ pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result
             opts.run_id
         ),
     };
-    let outcome = execute(cfg, opts, &mut results).await;
+    let outcome = execute(cfg, opts, &mut results)
+        .await
+        .map_err(|e| explain_out_of_memory(cfg, e));
     cleanup(cfg, &opts.run_id).await;
     results.seconds = started.elapsed().as_secs_f64();
     match &outcome {
@@ -406,7 +510,14 @@ async fn execute(cfg: &PipelineConfig, opts: &RunOptions, results: &mut RunResul
         cfg.lock_stale_after_minutes,
     )
     .await?;
-    let outcome = execute_locked(cfg, opts, &warehouse, results).await;
+    let outcome = match engine_runtime(cfg) {
+        Ok((sc, runtime, spills)) => {
+            let outcome = execute_locked(cfg, opts, &warehouse, (sc, runtime), results).await;
+            results.spilled = spills.summary();
+            outcome
+        }
+        Err(e) => Err(e),
+    };
     lock.release().await;
     outcome
 }
@@ -415,6 +526,10 @@ async fn execute_locked(
     cfg: &PipelineConfig,
     opts: &RunOptions,
     warehouse: &Location,
+    engine: (
+        SessionConfig,
+        Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    ),
     results: &mut RunResults,
 ) -> Result<()> {
     let scratch = cfg
@@ -422,7 +537,7 @@ async fn execute_locked(
         .map_err(|m| Error::config(cfg.file.display(), format!("scratch: {m}")))?;
     let scratch = Location::parse(&scratch)?.join(&opts.run_id);
     let plan = plan(cfg)?;
-    let ctx = crate::engine::session(cfg, &[warehouse, &scratch]).await?;
+    let ctx = crate::engine::session(cfg, engine, &[warehouse, &scratch]).await?;
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Internal("default catalog missing".into()))?;
@@ -464,36 +579,18 @@ async fn execute_locked(
             .extend(l.warnings.iter().map(|w| format!("{}: {w}", l.name)));
     }
 
-    // previous period's published partitions, for growth and migration
-    let prev_label = opts.period.previous().label();
-    for (table, out) in &cfg.outputs {
-        let schema = publish::contract_schema(&out.column_types(table)?);
-        let loc = warehouse.join(&format!("{table}/period={prev_label}"));
-        let exists = loc
-            .store()
-            .list_with_delimiter(Some(loc.prefix()))
-            .await
-            .map(|l| !l.objects.is_empty())
-            .unwrap_or(false);
-        let name = format!("previous.{table}");
-        if exists {
-            ctx.register_parquet(
-                name.as_str(),
-                loc.url(),
-                ParquetReadOptions::default().schema(&schema),
-            )
-            .await
-            .context(|| format!("registering {name}"))?;
-        } else {
-            register_empty(&ctx, &name, schema)?;
-        }
-    }
-
     // 2. SQL stages and models, in plan order
     let params = sql_params(cfg, &opts.period, &present);
     let registry = models::registry(&cfg.models);
     let mut staging_stages: Vec<(String, Option<String>)> = Vec::new();
+    // previous.* is registered just before the first step that reads it, so a backfill's
+    // period overlaps its extract and stages with its predecessor's run
+    let mut previous_registered = false;
     for step in &plan.steps {
+        if !previous_registered && step.inputs().iter().any(|i| i.starts_with("previous.")) {
+            register_previous(cfg, opts, warehouse, &ctx, results).await?;
+            previous_registered = true;
+        }
         match step {
             Step::Sql(stage) => {
                 let kind = step.kind();
@@ -633,6 +730,10 @@ async fn execute_locked(
         }
     }
 
+    if !previous_registered {
+        register_previous(cfg, opts, warehouse, &ctx, results).await?;
+    }
+
     // 3. quarantine and reconciliation
     let quarantine = timed(results, "quarantine", "quality", async {
         let (batches, sources) =
@@ -731,6 +832,61 @@ async fn execute_locked(
     })
     .await?;
     results.outputs = staged;
+    Ok(())
+}
+
+/// Registers the previous period's published partitions as `previous.<table>`, for growth and
+/// migration (empty tables when none is published). In a backfill it first waits until the
+/// previous period's run of the same backfill has finished; if that run failed, it reads what
+/// was published before (possibly nothing) and records a warning.
+async fn register_previous(
+    cfg: &PipelineConfig,
+    opts: &RunOptions,
+    warehouse: &Location,
+    ctx: &SessionContext,
+    results: &mut RunResults,
+) -> Result<()> {
+    let prev_label = opts.period.previous().label();
+    if let Some(gate) = &opts.previous_ready {
+        let mut gate = gate.clone();
+        let published = timed(results, "wait for previous period", "backfill", async {
+            // a dropped sender means the predecessor's task ended without reporting: failed
+            let published = gate
+                .wait_for(Option::is_some)
+                .await
+                .map(|s| *s == Some(true))
+                .unwrap_or(false);
+            Ok((published, None))
+        })
+        .await?;
+        if !published {
+            results.warnings.push(format!(
+                "the run of the previous period {prev_label} in this backfill failed; growth and migration read the partitions of {prev_label} published before it, if any"
+            ));
+        }
+    }
+    for (table, out) in &cfg.outputs {
+        let schema = publish::contract_schema(&out.column_types(table)?);
+        let loc = warehouse.join(&format!("{table}/period={prev_label}"));
+        let exists = loc
+            .store()
+            .list_with_delimiter(Some(loc.prefix()))
+            .await
+            .map(|l| !l.objects.is_empty())
+            .unwrap_or(false);
+        let name = format!("previous.{table}");
+        if exists {
+            ctx.register_parquet(
+                name.as_str(),
+                loc.url(),
+                ParquetReadOptions::default().schema(&schema),
+            )
+            .await
+            .context(|| format!("registering {name}"))?;
+        } else {
+            register_empty(ctx, &name, schema)?;
+        }
+    }
     Ok(())
 }
 

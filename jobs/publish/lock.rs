@@ -2,7 +2,9 @@
 //! with the store's create-if-absent put (atomic on the local filesystem and on stores with
 //! conditional puts), holding its owner. A second run of the same period fails fast naming the
 //! owner; different periods lock different objects and run in parallel. A lock older than
-//! `lock_stale_after_minutes` (a run that was killed) is taken over, with a warning.
+//! `lock_stale_after_minutes` (a run that was killed) is taken over, with a warning; so, at once,
+//! is a lock whose owner ran on this host with a process id that is no longer alive (checked
+//! with `/proc/<pid>` on Linux; elsewhere only the age rule applies).
 //!
 //! Create-if-absent is `O_EXCL` on the local filesystem, `If-None-Match: *` on S3 (AWS since
 //! 2024, SeaweedFS, MinIO; the S3 suite checks it against SeaweedFS), a generation-0
@@ -101,6 +103,19 @@ impl PeriodLock {
                         .as_ref()
                         .map(|h| (Utc::now() - h.acquired_at).num_minutes().max(0) as u64);
                     match (holder, age) {
+                        (Some(h), _) if owner_is_dead(&h) => {
+                            tracing::warn!(
+                                period,
+                                stale_owner = h.run_id,
+                                pid = h.pid,
+                                host = h.host,
+                                "taking over the lock of a run whose process is gone"
+                            );
+                            store
+                                .delete(&path)
+                                .await
+                                .map_err(|e| Error::storage(&url, crate::storage::explain(&e)))?;
+                        }
                         (Some(h), Some(age)) if age < stale_after_minutes => {
                             return Err(Error::storage(
                                 &url,
@@ -176,7 +191,74 @@ fn not_implemented(e: &object_store::Error) -> bool {
     ) || e.to_string().contains("NotImplemented")
 }
 
+/// Whether the owner ran on this host and its process is gone. Only answers yes where process
+/// liveness can be checked (Linux `/proc`); a recycled pid keeps the lock until the age rule.
+fn owner_is_dead(owner: &LockOwner) -> bool {
+    let proc = std::path::Path::new("/proc");
+    owner.host == host()
+        && owner.pid != std::process::id()
+        && proc.join("self").exists()
+        && !proc.join(owner.pid.to_string()).exists()
+}
+
 async fn read_owner(store: &dyn ObjectStore, path: &Path) -> Option<LockOwner> {
     let bytes = store.get(path).await.ok()?.bytes().await.ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(run_id: &str, pid: u32) -> Vec<u8> {
+        serde_json::to_vec(&LockOwner {
+            run_id: run_id.into(),
+            host: host(),
+            pid,
+            acquired_at: Utc::now(),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lock_of_a_dead_process_on_this_host_is_taken_over_at_once() {
+        if !std::path::Path::new("/proc/self").exists() {
+            return; // liveness is only checked where /proc exists
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let wh = Location::parse(&tmp.path().display().to_string()).unwrap();
+        let lock_file = tmp.path().join("_locks/period=2024-06.json");
+        std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+        // a process that has exited (and was reaped): its pid is no longer alive
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(&lock_file, owner("killed-run", dead)).unwrap();
+        let lock = PeriodLock::acquire(&wh, "2024-06", "next-run", 360)
+            .await
+            .expect("a dead owner's lock is taken over although it is fresh");
+        let now: LockOwner = serde_json::from_slice(&std::fs::read(&lock_file).unwrap()).unwrap();
+        assert_eq!(now.run_id, "next-run");
+        lock.release().await;
+
+        // a live owner (this process) keeps its fresh lock
+        std::fs::write(&lock_file, owner("live-run", std::process::id())).unwrap();
+        let err = PeriodLock::acquire(&wh, "2024-06", "next-run", 360)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("run live-run"), "{err}");
+        // so does an owner on another host, whatever its pid
+        let other = serde_json::to_vec(&LockOwner {
+            run_id: "remote-run".into(),
+            host: format!("{}-elsewhere", host()),
+            pid: dead,
+            acquired_at: Utc::now(),
+        })
+        .unwrap();
+        std::fs::write(&lock_file, other).unwrap();
+        let err = PeriodLock::acquire(&wh, "2024-06", "next-run", 360)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("run remote-run"), "{err}");
+    }
 }

@@ -259,7 +259,15 @@ pub fn part_name(run_id: &str, index: usize) -> String {
 
 /// Moves every staged partition of a run into place, replacing what was there.
 pub async fn publish(warehouse: &Location, run_id: &str, staged: &[StagedPartition]) -> Result<()> {
-    for p in staged {
+    for (i, p) in staged.iter().enumerate() {
+        fault_point(
+            if i == 0 {
+                "publish:after_staging"
+            } else {
+                "publish:mid_swap"
+            },
+            &p.period,
+        );
         let rel = format!("{}/period={}", p.table, p.period);
         let from = warehouse.join(&format!("_staging/{run_id}/{rel}"));
         let to = warehouse.join(&rel);
@@ -274,6 +282,26 @@ pub async fn publish(warehouse: &Location, run_id: &str, staged: &[StagedPartiti
         }
     }
     Ok(())
+}
+
+/// TEST-ONLY fault injection, for the crash-safety tests (tests/integration/faults.rs): when the
+/// environment variable `CRM_PIPELINE_FAULT` names this point (`publish:after_staging`: every
+/// partition staged, none swapped; `publish:mid_swap`: the first partition swapped, the others
+/// not), optionally restricted to one period with `@<period>` (e.g.
+/// `publish:mid_swap@2024-05`), the process aborts on the spot, like a `kill -9`. Never set it
+/// in production.
+fn fault_point(point: &str, period: &str) {
+    let Ok(spec) = std::env::var("CRM_PIPELINE_FAULT") else {
+        return;
+    };
+    let (name, only) = match spec.split_once('@') {
+        Some((n, p)) => (n, Some(p)),
+        None => (spec.as_str(), None),
+    };
+    if name == point && only.is_none_or(|p| p == period) {
+        eprintln!("CRM_PIPELINE_FAULT={spec}: aborting at {point} (period {period})");
+        std::process::abort();
+    }
 }
 
 fn local_path(loc: &Location) -> Result<std::path::PathBuf> {

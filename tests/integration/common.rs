@@ -36,6 +36,7 @@ pub async fn run_period(
         allow_empty: false,
         command: vec!["test".into()],
         config_text: String::new(),
+        previous_ready: None,
     };
     run::run(cfg, &opts).await
 }

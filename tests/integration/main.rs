@@ -2,10 +2,13 @@
 
 mod common;
 
+mod backfill;
 mod bad_inputs;
 mod ballista;
 mod checks;
 mod e2e;
+mod faults;
+mod memory;
 mod publish;
 mod report;
 mod s3;

@@ -1,0 +1,624 @@
+//! Backfills: one idempotent [`run::run`] per period of a range, in-process, each with its own
+//! run id, at most `jobs` at a time.
+//!
+//! Order rule: a period's run reads the previous period's published partitions as
+//! `previous.<table>` (growth, migration). When the previous period is part of the same
+//! backfill, the run waits for it right before it first reads `previous.*`
+//! ([`run::RunOptions::previous_ready`]); extract and stages still overlap with the
+//! predecessor. If the predecessor failed, the period still runs, reads whatever was published
+//! for the previous period before (possibly nothing) and records a warning in its run results.
+//!
+//! Progress is kept in `<warehouse>/_backfills/<backfill_id>/backfill_results.json`, rewritten
+//! after every period; resuming after an interruption is re-running the command with
+//! `--only-missing` (see [`Selection`] for how a period counts as published).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+use tokio::sync::{Mutex, Semaphore, watch};
+
+use crate::config::PipelineConfig;
+use crate::error::{Error, Result, exit_code};
+use crate::period::Period;
+use crate::run::{self, RunOptions};
+use crate::storage::Location;
+
+/// Which periods of the range to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Every period (each run replaces its partitions).
+    All,
+    /// Periods not yet published: a period counts as published when its latest run (by start
+    /// time, in `<warehouse>/_runs/*/run_results.json`) succeeded, no run's lock is left for it
+    /// (a killed run leaves its lock behind), and every enabled output has files in its
+    /// partition.
+    OnlyMissing,
+    /// Periods whose latest run failed, or whose lock was left behind by a run that was
+    /// killed. Periods never run are not selected.
+    RerunFailed,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar on stderr (for a terminal).
+    Bar,
+    /// One plain line on stderr per period finished (for logs).
+    Lines,
+    /// Nothing (tests, libraries).
+    Silent,
+}
+
+/// What to backfill.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// First period of the range.
+    pub from: Period,
+    /// Last period of the range (inclusive).
+    pub to: Period,
+    /// Runs at a time (at least 1).
+    pub jobs: usize,
+    /// Which periods to run.
+    pub selection: Selection,
+    /// Publish empty partitions.
+    pub allow_empty: bool,
+    /// The backfill id; each period's run id is `<backfill_id>-<period>`.
+    pub backfill_id: String,
+    /// The command line, for the results.
+    pub command: Vec<String>,
+    /// The job definition's text, for the runs' config hash.
+    pub config_text: String,
+    /// How progress is shown.
+    pub progress: Progress,
+}
+
+/// A fresh backfill id (metadata only).
+pub fn new_backfill_id() -> String {
+    format!("bf-{}", run::new_run_id())
+}
+
+/// One period's outcome in a backfill.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodStatus {
+    /// Period label.
+    pub period: String,
+    /// `pending`, `success`, `failed` or `skipped`.
+    pub status: String,
+    /// Why the period was run or skipped.
+    pub reason: String,
+    /// The run id (None when skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The run's exit code (None when skipped or pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The run's wall time in seconds.
+    pub seconds: f64,
+    /// Warnings the run recorded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The run's error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The run's results document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_results: Option<String>,
+}
+
+/// The backfill results document (`backfill_results.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillResults {
+    /// Backfill id.
+    pub backfill_id: String,
+    /// `running`, `success` or `failed`.
+    pub status: String,
+    /// The command line.
+    pub command: Vec<String>,
+    /// First period.
+    pub from: String,
+    /// Last period.
+    pub to: String,
+    /// Runs at a time.
+    pub jobs: usize,
+    /// Which periods were selected.
+    pub selection: Selection,
+    /// When the backfill started (UTC, metadata).
+    pub started_at: String,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The exit code: 0 when every selected period succeeded, else the first failed period's.
+    pub exit_code: i32,
+    /// Every period of the range, in order.
+    pub periods: Vec<PeriodStatus>,
+    /// An error of the backfill itself (not of a period's run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where this document is.
+    pub backfill_results: String,
+}
+
+impl BackfillResults {
+    /// The one-line JSON summary printed last on stdout.
+    pub fn summary(&self) -> serde_json::Value {
+        let count = |s: &str| self.periods.iter().filter(|p| p.status == s).count();
+        serde_json::json!({
+            "backfill_id": self.backfill_id,
+            "status": self.status,
+            "from": self.from,
+            "to": self.to,
+            "exit_code": self.exit_code,
+            "periods": self.periods.len(),
+            "succeeded": count("success"),
+            "failed": count("failed"),
+            "skipped": count("skipped"),
+            "failed_periods": self.periods.iter().filter(|p| p.status == "failed").map(|p| p.period.as_str()).collect::<Vec<_>>(),
+            "seconds": (self.seconds * 100.0).round() / 100.0,
+            "backfill_results": self.backfill_results,
+            "error": self.error,
+        })
+    }
+
+    /// The per-period status table, for people.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<10} {:<8} {:>4} {:>8}  {:<44} detail\n",
+            "period", "status", "exit", "seconds", "run id"
+        );
+        for p in &self.periods {
+            let detail = p.error.clone().unwrap_or_else(|| {
+                if p.status == "skipped" || p.warnings.is_empty() {
+                    p.reason.clone()
+                } else {
+                    format!("{} warning(s)", p.warnings.len())
+                }
+            });
+            out.push_str(&format!(
+                "{:<10} {:<8} {:>4} {:>8.1}  {:<44} {}\n",
+                p.period,
+                p.status,
+                p.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                p.seconds,
+                p.run_id.as_deref().unwrap_or("-"),
+                detail
+            ));
+        }
+        out
+    }
+}
+
+/// What the warehouse says about one period.
+#[derive(Debug, Clone, Default)]
+struct PeriodState {
+    /// The latest run's status and id (by start time, then run id).
+    latest: Option<(String, String, String)>,
+    /// A run's lock is present.
+    locked: bool,
+    /// Every enabled output has files in its partition.
+    all_partitions: bool,
+}
+
+impl PeriodState {
+    fn published(&self) -> bool {
+        !self.locked
+            && self.all_partitions
+            && self.latest.as_ref().is_some_and(|(_, _, s)| s == "success")
+    }
+
+    fn failed(&self) -> bool {
+        self.locked || self.latest.as_ref().is_some_and(|(_, _, s)| s == "failed")
+    }
+}
+
+/// The latest run of every period with run results: period -> (started_at, run_id, status).
+async fn latest_runs(warehouse: &Location) -> Result<BTreeMap<String, (String, String, String)>> {
+    let runs = warehouse.join("_runs");
+    let store = runs.store();
+    let paths: Vec<object_store::path::Path> = store
+        .list(Some(runs.prefix()))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .or_else(|e| match e {
+            object_store::Error::NotFound { .. } => Ok(Vec::new()),
+            e => Err(Error::storage(&runs, crate::storage::explain(&e))),
+        })?;
+    let mut latest: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    for p in paths
+        .iter()
+        .filter(|p| p.filename() == Some("run_results.json"))
+    {
+        let Ok(got) = store.get(p).await else {
+            continue;
+        };
+        let Ok(bytes) = got.bytes().await else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            tracing::warn!("{}: unreadable run results, ignored", runs.url_of(p));
+            continue;
+        };
+        let field = |k: &str| {
+            doc.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let entry = (field("started_at"), field("run_id"), field("status"));
+        let period = field("period");
+        if latest.get(&period).is_none_or(|cur| entry > *cur) {
+            latest.insert(period, entry);
+        }
+    }
+    Ok(latest)
+}
+
+async fn has_files(loc: &Location) -> bool {
+    loc.store()
+        .list_with_delimiter(Some(loc.prefix()))
+        .await
+        .map(|l| !l.objects.is_empty())
+        .unwrap_or(false)
+}
+
+async fn period_states(
+    cfg: &PipelineConfig,
+    warehouse: &Location,
+    periods: &[Period],
+) -> Result<Vec<PeriodState>> {
+    let latest = latest_runs(warehouse).await?;
+    let mut out = Vec::new();
+    for p in periods {
+        let label = p.label();
+        let lock = warehouse.path_of(&format!("_locks/period={label}.json"));
+        let locked = warehouse.store().head(&lock).await.is_ok();
+        let mut all_partitions = true;
+        for (table, _) in cfg.outputs.iter().filter(|(_, o)| o.enabled) {
+            if !has_files(&warehouse.join(&format!("{table}/period={label}"))).await {
+                all_partitions = false;
+                break;
+            }
+        }
+        out.push(PeriodState {
+            latest: latest.get(&label).cloned(),
+            locked,
+            all_partitions,
+        });
+    }
+    Ok(out)
+}
+
+/// The periods `from..=to`, in order.
+pub fn periods_between(from: &Period, to: &Period) -> Result<Vec<Period>> {
+    if from.grain != to.grain || from.start > to.start {
+        return Err(Error::Usage(format!(
+            "--from {} must not be after --to {}",
+            from.label(),
+            to.label()
+        )));
+    }
+    let mut out = vec![Period {
+        as_of: from.end,
+        ..from.clone()
+    }];
+    while out.last().is_some_and(|p| p.start < to.start) {
+        let next = out.last().map(Period::next).unwrap_or_else(|| to.clone());
+        out.push(next);
+    }
+    Ok(out)
+}
+
+/// Runs the backfill. The results are also written to the warehouse (after every period); on
+/// failure of the backfill itself the error is returned alongside them. A period's failure is
+/// in its status and in [`BackfillResults::exit_code`], not in the returned `Result`.
+pub async fn backfill(
+    cfg: Arc<PipelineConfig>,
+    opts: &BackfillOptions,
+) -> (BackfillResults, Result<()>) {
+    let started = Instant::now();
+    let warehouse_url = cfg.resolve(&cfg.warehouse).unwrap_or_default();
+    let mut results = BackfillResults {
+        backfill_id: opts.backfill_id.clone(),
+        status: "running".into(),
+        command: opts.command.clone(),
+        from: opts.from.label(),
+        to: opts.to.label(),
+        jobs: opts.jobs.max(1),
+        selection: opts.selection,
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        seconds: 0.0,
+        exit_code: exit_code::SUCCESS,
+        periods: Vec::new(),
+        error: None,
+        backfill_results: format!(
+            "{}/_backfills/{}/backfill_results.json",
+            warehouse_url.trim_end_matches('/'),
+            opts.backfill_id
+        ),
+    };
+    let shared = Arc::new(Mutex::new(results.clone()));
+    let outcome = execute(Arc::clone(&cfg), opts, &warehouse_url, Arc::clone(&shared)).await;
+    results = shared.lock().await.clone();
+    results.seconds = started.elapsed().as_secs_f64();
+    if let Err(e) = &outcome {
+        results.error = Some(e.to_string());
+        results.exit_code = e.exit_code();
+    } else {
+        results.exit_code = results
+            .periods
+            .iter()
+            .find(|p| p.status == "failed")
+            .and_then(|p| p.exit_code)
+            .unwrap_or(exit_code::SUCCESS);
+    }
+    results.status = if results.exit_code == exit_code::SUCCESS {
+        "success"
+    } else {
+        "failed"
+    }
+    .into();
+    let written = write_results(&warehouse_url, &results).await;
+    let outcome = match (outcome, written) {
+        (Ok(()), Err(e)) => Err(e),
+        (o, _) => o,
+    };
+    (results, outcome)
+}
+
+async fn write_results(warehouse_url: &str, results: &BackfillResults) -> Result<()> {
+    let wh = Location::parse(warehouse_url)?;
+    let path = wh.path_of(&format!(
+        "_backfills/{}/backfill_results.json",
+        results.backfill_id
+    ));
+    let body = serde_json::to_vec_pretty(results)
+        .map_err(|e| Error::Internal(format!("backfill results: {e}")))?;
+    wh.store()
+        .put(&path, body.into())
+        .await
+        .map_err(|e| Error::storage(wh.url_of(&path), crate::storage::explain(&e)))?;
+    Ok(())
+}
+
+fn progress_bar(opts: &BackfillOptions, selected: usize) -> Option<indicatif::ProgressBar> {
+    if opts.progress != Progress::Bar {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(selected as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} periods  {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
+async fn execute(
+    cfg: Arc<PipelineConfig>,
+    opts: &BackfillOptions,
+    warehouse_url: &str,
+    shared: Arc<Mutex<BackfillResults>>,
+) -> Result<()> {
+    let warehouse = Location::parse(
+        &cfg.resolve(&cfg.warehouse)
+            .map_err(|m| Error::config(cfg.file.display(), format!("warehouse: {m}")))?,
+    )?;
+    let periods = periods_between(&opts.from, &opts.to)?;
+    let states = match opts.selection {
+        Selection::All => vec![PeriodState::default(); periods.len()],
+        _ => period_states(&cfg, &warehouse, &periods).await?,
+    };
+    let mut plan = Vec::new();
+    for (p, s) in periods.iter().zip(&states) {
+        let (run, reason) = match opts.selection {
+            Selection::All => (true, "requested".to_string()),
+            Selection::OnlyMissing if s.published() => (
+                false,
+                format!(
+                    "already published by run {}",
+                    s.latest.as_ref().map(|l| l.1.as_str()).unwrap_or("?")
+                ),
+            ),
+            Selection::OnlyMissing => (
+                true,
+                if s.locked {
+                    "a killed run left its lock".into()
+                } else if s.latest.is_none() {
+                    "never run".into()
+                } else if !s.all_partitions {
+                    "partitions missing".into()
+                } else {
+                    "latest run failed".into()
+                },
+            ),
+            Selection::RerunFailed if s.failed() => (
+                true,
+                if s.locked {
+                    "a killed run left its lock".into()
+                } else {
+                    "latest run failed".into()
+                },
+            ),
+            Selection::RerunFailed => (
+                false,
+                if s.latest.is_none() {
+                    "never run".into()
+                } else {
+                    "latest run did not fail".into()
+                },
+            ),
+        };
+        plan.push((p.clone(), run, reason));
+    }
+    {
+        let mut r = shared.lock().await;
+        r.periods = plan
+            .iter()
+            .map(|(p, run, reason)| PeriodStatus {
+                period: p.label(),
+                status: if *run { "pending" } else { "skipped" }.into(),
+                reason: reason.clone(),
+                run_id: None,
+                exit_code: None,
+                seconds: 0.0,
+                warnings: Vec::new(),
+                error: None,
+                run_results: None,
+            })
+            .collect();
+        write_results(warehouse_url, &r).await?;
+    }
+    let selected = plan.iter().filter(|(_, run, _)| *run).count();
+    let bar = progress_bar(opts, selected);
+    let slots = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    // the gate of the previous period when it runs in this backfill
+    let mut previous: Option<watch::Receiver<Option<bool>>> = None;
+    for (index, (period, run, _)) in plan.into_iter().enumerate() {
+        if !run {
+            previous = None;
+            continue;
+        }
+        let (done, ready) = watch::channel(None);
+        let run_opts = RunOptions {
+            run_id: format!("{}-{}", opts.backfill_id, period.label()),
+            period,
+            allow_empty: opts.allow_empty,
+            command: opts.command.clone(),
+            config_text: opts.config_text.clone(),
+            previous_ready: previous.replace(ready),
+        };
+        // slots are taken in period order, so a run only ever waits for runs already started
+        let slot = Arc::clone(&slots)
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("backfill slots: {e}")))?;
+        if let Some(bar) = &bar {
+            bar.set_message(format!("running {}", run_opts.period.label()));
+        }
+        let (cfg, shared, bar) = (Arc::clone(&cfg), Arc::clone(&shared), bar.clone());
+        let (progress, warehouse_url) = (opts.progress, warehouse_url.to_string());
+        tasks.spawn(async move {
+            // the run's future is not `Send`; each run drives it on its own blocking thread,
+            // so runs still compute in parallel
+            let handle = tokio::runtime::Handle::current();
+            let joined =
+                tokio::task::spawn_blocking(move || handle.block_on(run::run(&cfg, &run_opts)))
+                    .await;
+            let _ = done.send(Some(matches!(&joined, Ok((_, Ok(()))))));
+            drop(slot);
+            let (res, outcome) = match joined {
+                Ok(r) => r,
+                Err(e) => {
+                    // the period stays `pending` and is reported as failed at the end
+                    tracing::error!("a backfill run ended abnormally: {e}");
+                    return;
+                }
+            };
+            let status = PeriodStatus {
+                period: res.period.clone(),
+                status: res.status.clone(),
+                reason: String::new(),
+                run_id: Some(res.run_id.clone()),
+                exit_code: Some(outcome.as_ref().map_or_else(Error::exit_code, |_| 0)),
+                seconds: res.seconds,
+                warnings: res.warnings.clone(),
+                error: outcome.as_ref().err().map(ToString::to_string),
+                run_results: Some(res.run_results.clone()),
+            };
+            let line = format!(
+                "backfill: period {} {} in {:.1}s (run {}){}",
+                status.period,
+                status.status,
+                status.seconds,
+                res.run_id,
+                status
+                    .error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+            match (&bar, progress) {
+                (Some(bar), _) => {
+                    bar.println(line);
+                    bar.inc(1);
+                }
+                (None, Progress::Lines) => eprintln!("{line}"),
+                _ => {}
+            }
+            let mut r = shared.lock().await;
+            if let Some(slot) = r.periods.get_mut(index) {
+                let reason = std::mem::take(&mut slot.reason);
+                *slot = PeriodStatus { reason, ..status };
+            }
+            if let Err(e) = write_results(&warehouse_url, &r).await {
+                tracing::warn!("could not update the backfill results: {e}");
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!("a backfill task ended abnormally: {e}");
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let mut r = shared.lock().await;
+    for p in r.periods.iter_mut().filter(|p| p.status == "pending") {
+        p.status = "failed".into();
+        p.exit_code = Some(exit_code::INTERNAL);
+        p.error = Some("the run ended abnormally (see the log)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::period::Grain;
+
+    #[test]
+    fn a_range_lists_every_period_once_in_order() {
+        let from = Period::parse(Grain::Month, "2023-11").unwrap();
+        let to = Period::parse(Grain::Month, "2024-02").unwrap();
+        let labels: Vec<String> = periods_between(&from, &to)
+            .unwrap()
+            .iter()
+            .map(Period::label)
+            .collect();
+        assert_eq!(labels, ["2023-11", "2023-12", "2024-01", "2024-02"]);
+        assert!(periods_between(&to, &from).is_err());
+        assert_eq!(periods_between(&to, &to).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_period_is_published_only_when_its_latest_run_succeeded_and_no_lock_is_left() {
+        let ok = PeriodState {
+            latest: Some(("t".into(), "r".into(), "success".into())),
+            locked: false,
+            all_partitions: true,
+        };
+        assert!(ok.published() && !ok.failed());
+        let killed = PeriodState {
+            locked: true,
+            ..ok.clone()
+        };
+        assert!(!killed.published() && killed.failed());
+        let failed = PeriodState {
+            latest: Some(("t".into(), "r".into(), "failed".into())),
+            ..ok.clone()
+        };
+        assert!(!failed.published() && failed.failed());
+        let deleted = PeriodState {
+            all_partitions: false,
+            ..ok
+        };
+        assert!(!deleted.published() && !deleted.failed());
+        assert!(!PeriodState::default().published() && !PeriodState::default().failed());
+    }
+}

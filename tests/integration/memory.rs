@@ -1,0 +1,88 @@
+//! The engine's memory limit: a run whose sorts need more than `engine.memory_limit` spills to
+//! `engine.spill_dir` and completes with the same tables; a limit too small for the operators
+//! that cannot spill fails with an error naming the stage and the knob.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crm_pipeline::error::exit_code;
+use crm_pipeline::generate::GenerateOptions;
+use crm_pipeline::storage::Location;
+
+use crate::common::*;
+
+async fn generated(raw: &Path, customers: u64) {
+    let out = Location::parse(&raw.display().to_string()).unwrap();
+    let opts = GenerateOptions {
+        customers,
+        seed: 5,
+        start: "2023-01-01".parse().unwrap(),
+        end: "2024-06-30".parse().unwrap(),
+        ..GenerateOptions::default()
+    };
+    crm_pipeline::generate::generate(&opts, Arc::clone(out.store()), out.prefix())
+        .await
+        .unwrap();
+}
+
+async fn tables(wh: &Path) -> String {
+    let mut out = String::new();
+    for (table, order) in [
+        ("customer_features", "customer_id"),
+        ("customer_segments", "customer_id"),
+        ("segment_summary", "scheme, segment"),
+    ] {
+        let sql = format!("SELECT * EXCLUDE (run_id) FROM t ORDER BY {order}");
+        out.push_str(&pretty(&query(wh, table, "2024-06", &sql).await));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_larger_than_the_memory_limit_spills_and_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    generated(&raw, 3000).await;
+
+    let unlimited_wh = tmp.path().join("unlimited");
+    let mut cfg = config(&raw, &unlimited_wh);
+    cfg.engine.target_partitions = 2;
+    let (unlimited, outcome) = run_period(&cfg, "2024-06", "unlimited").await;
+    outcome.unwrap();
+    assert_eq!(unlimited.spilled.files, 0, "no limit, no spilling");
+
+    // the run's sorts need more than 40 MiB: they spill, and the tables are the same
+    let limited_wh = tmp.path().join("limited");
+    let spill_dir = tmp.path().join("spill");
+    let mut cfg = config(&raw, &limited_wh);
+    cfg.engine.target_partitions = 2;
+    cfg.engine.memory_limit = Some("40MiB".into());
+    cfg.engine.spill_dir = Some(spill_dir.display().to_string());
+    let (limited, outcome) = run_period(&cfg, "2024-06", "limited").await;
+    outcome.unwrap();
+    assert!(
+        limited.spilled.files > 0 && limited.spilled.bytes > 0,
+        "{:?}",
+        limited.spilled
+    );
+    assert!(spill_dir.is_dir(), "spill files go to engine.spill_dir");
+    assert_eq!(tables(&limited_wh).await, tables(&unlimited_wh).await);
+
+    // far too little memory for the joins: a clear error naming the stage and the knob
+    cfg.engine.memory_limit = Some("1MiB".into());
+    let (failed, outcome) = run_period(&cfg, "2024-06", "starved").await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.exit_code(), exit_code::CONFIG);
+    let msg = err.to_string();
+    assert!(msg.contains("`engine.memory_limit`"), "{msg}");
+    assert!(
+        msg.contains("ran out of memory (limit 1MiB) in stage `"),
+        "{msg}"
+    );
+    assert_eq!(failed.status, "failed");
+    assert_eq!(
+        tables(&limited_wh).await,
+        tables(&unlimited_wh).await,
+        "a failed run publishes nothing"
+    );
+}
