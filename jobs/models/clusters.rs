@@ -8,15 +8,16 @@
 //!    on a seeded sample of `selection_sample` customers and scored by the mean silhouette on a
 //!    seeded sub-sample of `silhouette_sample` of them (exact silhouette is quadratic); the best
 //!    score wins, ties to the smaller k. Scores per k are in the run report.
-//! 3. The chosen k is fitted on all clustered customers (k-means++ init, `n_runs` restarts,
-//!    lowest inertia kept; seeded, so two runs give identical labels).
+//! 3. The chosen k is fitted on the sample (k-means++ init, `n_runs` restarts, lowest inertia
+//!    kept), then refined by Lloyd's iterations on all clustered customers from those centroids
+//!    (seeded, so two runs give identical labels).
 //! 4. Clusters are numbered 1..k by size (largest first; ties by centroid) and labelled by the
 //!    two features whose standardised centroid is furthest from 0, in words ("recent", "premium"),
 //!    e.g. `2: lapsed, discount-driven`.
 
 use linfa::DatasetBase;
 use linfa::traits::Fit;
-use linfa_clustering::KMeans;
+use linfa_clustering::{KMeans, KMeansInit};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand::seq::index::sample;
@@ -352,18 +353,29 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
     (index - expected) / (max - expected)
 }
 
-/// Fits k-means (linfa) and returns its centroids.
-fn fit(cfg: &ClusterConfig, x: ArrayView2<f64>, k: usize, n_runs: usize) -> Result<Array2<f64>> {
+/// Fits k-means (linfa) and returns its centroids: k-means++ with `n_runs` restarts, or
+/// Lloyd's iterations from given centroids.
+fn fit(
+    cfg: &ClusterConfig,
+    x: ArrayView2<f64>,
+    k: usize,
+    n_runs: usize,
+    start: Option<Array2<f64>>,
+) -> Result<Array2<f64>> {
     let data = DatasetBase::from(x.to_owned());
-    let model = KMeans::params_with_rng(
+    let mut params = KMeans::params_with_rng(
         k,
         ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(k as u64)),
     )
     .n_runs(n_runs)
     .max_n_iterations(cfg.max_iterations)
-    .tolerance(cfg.tolerance)
-    .fit(&data)
-    .map_err(|e| Error::Internal(format!("k-means with k = {k}: {e}")))?;
+    .tolerance(cfg.tolerance);
+    if let Some(c) = start {
+        params = params.n_runs(1).init_method(KMeansInit::Precomputed(c));
+    }
+    let model = params
+        .fit(&data)
+        .map_err(|e| Error::Internal(format!("k-means with k = {k}: {e}")))?;
     Ok(model.centroids().clone())
 }
 
@@ -418,16 +430,16 @@ pub fn cluster(cfg: &ClusterConfig, x: ArrayView2<f64>) -> Result<Clustering> {
     };
     let mut silhouettes = Vec::new();
     let started = std::time::Instant::now();
+    let sel = seeded_sample(n, cfg.selection_sample, cfg.seed);
+    let xs = rows_of(x, &sel);
     let k = if candidates.len() == 1 {
         smallest
     } else {
-        let sel = seeded_sample(n, cfg.selection_sample, cfg.seed);
-        let xs = rows_of(x, &sel);
         let sil_idx = seeded_sample(xs.nrows(), cfg.silhouette_sample, cfg.seed ^ 0x5151);
         let xsil = rows_of(xs.view(), &sil_idx);
         let dist = Distances::new(xsil.view());
         for &k in &candidates {
-            let centroids = fit(cfg, xs.view(), k, 1)?;
+            let centroids = fit(cfg, xs.view(), k, 1, None)?;
             let labels = nearest(xsil.view(), &centroids);
             let s = silhouette_with(&dist, &labels, k);
             silhouettes.push((k, s));
@@ -440,7 +452,9 @@ pub fn cluster(cfg: &ClusterConfig, x: ArrayView2<f64>) -> Result<Clustering> {
             .0
     };
     let selection_seconds = started.elapsed().as_secs_f64();
-    let centroids = fit(cfg, x, k, cfg.n_runs)?;
+    // the chosen k: restarts on the sample, then Lloyd's iterations on everyone from the best
+    let centroids = fit(cfg, xs.view(), k, cfg.n_runs, None)?;
+    let centroids = fit(cfg, x, k, 1, Some(centroids))?;
     let raw = nearest(x, &centroids);
     // renumber by size (largest first), ties by centroid coordinates
     let mut sizes = vec![0usize; k];

@@ -330,37 +330,49 @@ fn migration(
         let index: HashMap<&str, usize> = (0..prev_ids.len())
             .map(|i| (prev_ids.value(i), i))
             .collect();
+        // each current customer's row in the previous partition, and which previous ones left
         let ids = view.id_strs();
-        let current: std::collections::HashSet<&str> = ids.iter().copied().collect();
-        for o in outputs {
-            let before: Vec<String> = if prev.has(&o.label_column) {
-                let a = prev.strings(&o.label_column)?;
-                (0..a.len())
-                    .map(|i| {
-                        if a.is_null(i) {
-                            UNCLASSIFIED.to_string()
-                        } else {
-                            a.value(i).to_string()
-                        }
-                    })
-                    .collect()
-            } else {
-                vec![UNCLASSIFIED.to_string(); prev_ids.len()]
-            };
-            for (i, id) in ids.iter().enumerate() {
-                let from = index
-                    .get(id)
-                    .map_or(NEW_CUSTOMER.to_string(), |&j| before[j].clone());
-                *counts
-                    .entry((o.scheme, from, o.labels[i].clone()))
-                    .or_default() += 1;
-            }
-            for (j, from) in before.iter().enumerate() {
-                if !current.contains(prev_ids.value(j)) {
-                    *counts
-                        .entry((o.scheme, from.clone(), GONE_CUSTOMER.to_string()))
-                        .or_default() += 1;
+        let prev_row: Vec<Option<usize>> = ids.iter().map(|id| index.get(id).copied()).collect();
+        let mut kept = vec![false; prev_ids.len()];
+        for j in prev_row.iter().flatten() {
+            kept[*j] = true;
+        }
+        let before: Vec<Option<StringArray>> = outputs
+            .iter()
+            .map(|o| {
+                prev.has(&o.label_column)
+                    .then(|| prev.strings(&o.label_column))
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+        // per scheme, count (from, to) pairs over interned labels: no allocation per customer
+        let per_scheme: Vec<Vec<(String, String, i64)>> = outputs
+            .par_iter()
+            .zip(&before)
+            .map(|(o, before)| {
+                let label_of = |j: usize| match before {
+                    Some(a) if !a.is_null(j) => a.value(j),
+                    _ => UNCLASSIFIED,
+                };
+                let mut pairs: HashMap<(&str, &str), i64> = HashMap::new();
+                for (i, row) in prev_row.iter().enumerate() {
+                    let from = row.map_or(NEW_CUSTOMER, label_of);
+                    *pairs.entry((from, o.labels[i].as_str())).or_default() += 1;
                 }
+                for (j, k) in kept.iter().enumerate() {
+                    if !k {
+                        *pairs.entry((label_of(j), GONE_CUSTOMER)).or_default() += 1;
+                    }
+                }
+                pairs
+                    .into_iter()
+                    .map(|((f, t), n)| (f.to_string(), t.to_string(), n))
+                    .collect()
+            })
+            .collect();
+        for (o, pairs) in outputs.iter().zip(per_scheme) {
+            for (f, t, n) in pairs {
+                counts.insert((o.scheme, f, t), n);
             }
         }
     }
