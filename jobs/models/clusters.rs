@@ -524,9 +524,13 @@ pub fn assign(cfg: &ClusterConfig, view: &CustomerView) -> Result<SchemeOutput> 
         .iter()
         .map(|f| view.f64(f))
         .collect::<Result<_>>()?;
-    let rows: Vec<usize> = (0..view.len())
+    // in customer-id order: the engine's row order varies between runs, and the samples, the
+    // k-means++ initialisation and the standardisation sums must not depend on it
+    let ids = view.id_strs();
+    let mut rows: Vec<usize> = (0..view.len())
         .filter(|&i| view.orders[i].unwrap_or(0) > 0 && cols.iter().all(|c| c[i].is_some()))
         .collect();
+    rows.sort_unstable_by(|&a, &b| ids[a].cmp(ids[b]));
     let mut x = Array2::<f64>::zeros((rows.len(), cfg.features.len()));
     for (j, (name, col)) in cfg.features.iter().zip(&cols).enumerate() {
         let log = cfg.log_features.contains(name);

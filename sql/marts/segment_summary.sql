@@ -34,7 +34,8 @@ segments AS (
         CAST(sum(campaign_conversions) AS DOUBLE) / nullif(sum(campaign_contacts), 0) AS conversion_rate,
         CAST(sum(attributed_revenue) AS DOUBLE) / CAST(nullif(sum(contact_cost), 0) AS DOUBLE) AS marketing_roi,
         CAST(sum(interactions) AS DOUBLE) / count(*)                    AS interactions_per_customer,
-        avg(price_index)                                                AS avg_price_index
+        -- a decimal mean: a parallel float sum would differ in the last bits between runs
+        CAST(avg(CAST(price_index AS DECIMAL(18, 8))) AS DOUBLE)          AS avg_price_index
     FROM labelled
     GROUP BY scheme, segment
 ),

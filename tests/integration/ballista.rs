@@ -13,6 +13,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use crate::common::*;
 
 const PERIOD: &str = "2024-12";
+const PREVIOUS: &str = "2024-11";
 
 /// Every published table.
 const TABLES: &[&str] = &[
@@ -21,6 +22,8 @@ const TABLES: &[&str] = &[
     "clv_model",
     "customer_segments",
     "segment_summary",
+    "positioning",
+    "segment_migration",
     "value_concentration",
     "quarantine",
 ];
@@ -79,13 +82,19 @@ async fn ballista_standalone_publishes_the_same_tables_as_the_local_engine() {
     generated(&raw, 2500, 17).await;
     let (wh_local, wh_ballista) = (tmp.path().join("local"), tmp.path().join("ballista"));
 
+    // the previous period first on each side, so migration and growth have something to compare
     let local = config(&raw, &wh_local);
     assert_eq!(local.engine.kind, EngineKind::Local);
+    run_period(&local, PREVIOUS, "local-prev").await.1.unwrap();
     let (_, outcome) = run_period(&local, PERIOD, "local").await;
     outcome.unwrap();
 
     let mut dist = config(&raw, &wh_ballista);
     crm_pipeline::engine::apply_flags(&mut dist, Some("ballista-standalone"), None).unwrap();
+    run_period(&dist, PREVIOUS, "ballista-prev")
+        .await
+        .1
+        .unwrap();
     let (results, outcome) = run_period(&dist, PERIOD, "ballista").await;
     outcome.unwrap();
     assert_eq!(results.outputs.len(), TABLES.len());
