@@ -16,8 +16,8 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group};
 use crm_pipeline::models::clv::transaction::{NbdData, objective};
 use crm_pipeline::models::clv::{
-    ClvOptions, FitOptions, Rfm, TransactionModelKind, customer_lifetime_values,
-    fit_gamma_gamma, fit_transactions, summarize, summarize_spend,
+    ClvOptions, FitOptions, Rfm, TransactionModelKind, customer_lifetime_values, fit_gamma_gamma,
+    fit_transactions, summarize, summarize_spend,
 };
 use crm_pipeline::models::rfm;
 use rand::{Rng, SeedableRng};
@@ -109,7 +109,9 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("clv_1m");
     g.sample_size(10);
-    g.bench_function("summarize_distinct_rows", |b| b.iter(|| summarize(&customers)));
+    g.bench_function("summarize_distinct_rows", |b| {
+        b.iter(|| summarize(&customers))
+    });
     g.bench_function("bgnbd_loglik", |b| {
         b.iter(|| fit.model.log_likelihood(&summary.rows))
     });
@@ -152,6 +154,21 @@ fn read_columns(path: &str, names: &[&str]) -> Result<Vec<Vec<String>>, String> 
     Ok(cols)
 }
 
+/// CPU seconds of this process so far (user + system, 100 ticks a second), as run.rs measures.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, a)| a.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn f64s(col: &[String]) -> Vec<f64> {
     col.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect()
 }
@@ -159,7 +176,12 @@ fn f64s(col: &[String]) -> Vec<f64> {
 /// Times the customer_value model's steps (jobs/models/value.rs `predict`) once on a CSV.
 fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value, String> {
     let cols = read_columns(clv_csv, &["frequency", "recency", "T", "monetary_value"])?;
-    let (x, tx, t, m) = (f64s(&cols[0]), f64s(&cols[1]), f64s(&cols[2]), f64s(&cols[3]));
+    let (x, tx, t, m) = (
+        f64s(&cols[0]),
+        f64s(&cols[1]),
+        f64s(&cols[2]),
+        f64s(&cols[3]),
+    );
     let customers: Vec<Rfm> = (0..x.len())
         .map(|i| Rfm {
             x: x[i],
@@ -171,7 +193,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         min_repeat_customers: 30,
         ..FitOptions::default()
     };
-    let t0 = Instant::now();
+    let (t0, c0) = (Instant::now(), cpu_seconds());
     let summary = summarize(&customers);
     let tfit = fit_transactions(TransactionModelKind::BgNbd, &summary.rows, &opts);
     let bg = t0.elapsed().as_secs_f64();
@@ -179,13 +201,14 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
     let spend = summarize_spend(&x, &m)?;
     let gfit = fit_gamma_gamma(&spend.rows, &opts);
     let gg = t1.elapsed().as_secs_f64();
+    let fit_cpu = cpu_seconds() - c0;
     if !tfit.converged || !gfit.converged {
         return Err(format!(
             "fit did not converge: {:?} {:?}",
             tfit.reason, gfit.reason
         ));
     }
-    let t2 = Instant::now();
+    let (t2, c2) = (Instant::now(), cpu_seconds());
     let model = tfit.model;
     let rows: Vec<Rfm> = summary
         .rows
@@ -218,6 +241,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         }
     }
     let score = t2.elapsed().as_secs_f64();
+    let score_cpu = cpu_seconds() - c2;
     let mut out = serde_json::json!({
         "customers": customers.len(),
         "distinct_rows": summary.rows.len(),
@@ -225,6 +249,8 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         "gamma_gamma_fit_seconds": gg,
         "clv_fit_seconds": bg + gg,
         "clv_score_seconds": score,
+        "clv_fit_cpu_seconds": fit_cpu,
+        "clv_score_cpu_seconds": score_cpu,
         "total_clv": total_clv,
         "checksum": checksum,
         "bgnbd": {"r": model.params.r, "alpha": model.params.alpha, "a": model.params.a, "b": model.params.b},
@@ -235,11 +261,12 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         let ids: Vec<&str> = cols[0].iter().map(String::as_str).collect();
         let opt = |c: &[String]| -> Vec<Option<f64>> { c.iter().map(|v| v.parse().ok()).collect() };
         let (r, f, mo) = (opt(&cols[1]), opt(&cols[2]), opt(&cols[3]));
-        let t3 = Instant::now();
+        let (t3, c3) = (Instant::now(), cpu_seconds());
         let sr = rfm::quantile_scores(&r, &ids, 5, rfm::TieRule::Average, false);
         let sf = rfm::quantile_scores(&f, &ids, 5, rfm::TieRule::Average, true);
         let sm = rfm::quantile_scores(&mo, &ids, 5, rfm::TieRule::Average, true);
         out["rfm_seconds"] = serde_json::json!(t3.elapsed().as_secs_f64());
+        out["rfm_cpu_seconds"] = serde_json::json!(cpu_seconds() - c3);
         out["rfm_customers"] = serde_json::json!(sr.len().min(sf.len()).min(sm.len()));
     }
     Ok(out)

@@ -165,12 +165,14 @@ def main():
     row("CLV fit + scoring (in the run)", og.get("clv"), pg.get("clv"),
         "ours: the customer_value model step")
     if oneshot:
-        row("CLV fit, same rows (BG/NBD+GG)", {"seconds": oneshot["clv_fit_seconds"]}, psteps.get("clv_fit"),
-            "ours: benches/clv.rs one-shot on the peer's exported summary; CPU not measured")
-        row("CLV scoring, same rows", {"seconds": oneshot["clv_score_seconds"]}, psteps.get("clv_score"),
+        row("CLV fit, same rows (BG/NBD+GG)", {"seconds": oneshot["clv_fit_seconds"], "cpu_seconds": oneshot.get("clv_fit_cpu_seconds")},
+            psteps.get("clv_fit"), "ours: benches/clv.rs one-shot on the peer's exported summary")
+        row("CLV scoring, same rows", {"seconds": oneshot["clv_score_seconds"], "cpu_seconds": oneshot.get("clv_score_cpu_seconds")},
+            psteps.get("clv_score"),
             "ours: one-shot, as in the customer_value model")
         if "rfm_seconds" in oneshot:
-            row("RFM scores, same rows", {"seconds": oneshot["rfm_seconds"]}, psteps.get("rfm"),
+            row("RFM scores, same rows", {"seconds": oneshot["rfm_seconds"], "cpu_seconds": oneshot.get("rfm_cpu_seconds")},
+                psteps.get("rfm"),
                 "ours: three quantile_scores calls; peer also names segments")
     row("segments (ours: 6 schemes; peer: RFM)", og.get("segments"), pg.get("segments"),
         "ours does RFM, RFM8, value tiers, current value, lifecycle, usage")
