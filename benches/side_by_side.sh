@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     --work) work=$2; shift 2 ;;
     --period) period=$2; shift 2 ;;
     --k) k=$2; shift 2 ;;
-    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +39,7 @@ for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "clv":
         print(m["executable"])')
+[ -x "$clv_bench" ] || { echo "could not build the clv bench binary: run cargo bench --no-run --bench clv" >&2; exit 1; }
 
 for sf in ${sfs//,/ }; do
   customers=$((sf * 100000))

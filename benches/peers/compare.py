@@ -179,7 +179,7 @@ def main():
     row("k-means", og.get("kmeans"), pg.get("kmeans"),
         "" if og.get("kmeans") else "no k-means in this crm-pipeline build")
     row("write outputs", og.get("write"), pg.get("write"), "ours: 7 tables, peer: 3")
-    row("ours only: segment_summary, value_concentration, quarantine, checks", og.get("ours_only"), None)
+    row("ours only: segment_inputs, segment_summary, value_concentration, quarantine, checks", og.get("ours_only"), None)
     row("peer only: Python imports", None, pg.get("peer_only"))
     comparable = ("sql_staging", "sql_features", "clv", "segments", "write")
     sum_stage = lambda g, k: sum(g[s][k] for s in comparable if s in g)
