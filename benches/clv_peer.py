@@ -1,41 +1,24 @@
 #!/usr/bin/env python3
-"""Peer timing for the CLV fits: Python lifetimes 0.11.3 on the same simulated summary.
+"""Peer timing for the CLV fits alone: Python lifetimes on a simulated summary.
 
-Usage:
-    python3 benches/clv_peer.py SUMMARY.csv [VENV_DIR]
+Usage (run by benches/clv_side_by_side.sh inside the peer venv, benches/peers/.venv):
+    python benches/clv_peer.py SUMMARY.csv
 
 SUMMARY.csv has columns frequency,recency,T,monetary_value (time unit weeks), as written by the
 Rust speed test:
     CLV_SIM_CSV=/tmp/clv_sim_1m.csv cargo test --release -- --ignored speed_1m --nocapture
-(crate::models::clv::reference_tests::speed_1m_customers). The script creates or reuses a
-virtualenv (default /tmp/clv-lifetimes-venv) with lifetimes==0.11.3 and Python-3.11-compatible
-pins, then fits BetaGeoFitter on all customers and GammaGammaFitter on repeat customers
-(frequency > 0), printing wall-clock seconds for each (lifetimes' fit includes its autograd
-Hessian for standard errors, like the Rust fit).
+(crate::models::clv::reference_tests::speed_1m_customers). Fits BetaGeoFitter on all customers
+and GammaGammaFitter on repeat customers (frequency > 0), printing wall-clock seconds for each
+(lifetimes' fit includes its autograd Hessian for standard errors, like the Rust fit). The whole
+pipeline side by side, on generated extracts, is benches/side_by_side.sh.
 """
-import os
-import subprocess
 import sys
 import time
 
-PINS = ["lifetimes==0.11.3", "numpy<2", "pandas<2", "scipy<1.12", "autograd"]
-
-
-def ensure_venv():
-    if os.environ.get("CLV_PEER_IN_VENV") == "1":
-        return
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    venv = sys.argv[2] if len(sys.argv) > 2 else "/tmp/clv-lifetimes-venv"
-    py = os.path.join(venv, "bin", "python")
-    if not os.path.exists(py):
-        subprocess.check_call([sys.executable, "-m", "venv", venv])
-    subprocess.check_call([py, "-m", "pip", "install", "--quiet"] + PINS)
-    env = dict(os.environ, CLV_PEER_IN_VENV="1")
-    sys.exit(subprocess.call([py, os.path.abspath(__file__), sys.argv[1]], env=env))
-
 
 def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
     import pandas as pd
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
@@ -58,5 +41,4 @@ def main():
 
 
 if __name__ == "__main__":
-    ensure_venv()
     main()

@@ -222,7 +222,7 @@ pub(super) struct XTerms {
 }
 
 /// Validated summary rows in column form, with distinct x values.
-pub(super) struct NbdData {
+pub struct NbdData {
     xs: Vec<f64>,
     x_weight: Vec<f64>,
     xi: Vec<u32>,
@@ -238,7 +238,7 @@ pub(super) struct NbdData {
 
 impl NbdData {
     /// Validates rows (finite, weight > 0, see `validate_rfm`) and builds the column layout.
-    pub(super) fn new(rows: &[SummaryRow]) -> Result<NbdData, String> {
+    pub fn new(rows: &[SummaryRow]) -> Result<NbdData, String> {
         let mut xs: Vec<f64> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             validate_rfm(&Rfm {
@@ -400,7 +400,7 @@ const WARM_START_ROWS: usize = 50_000;
 const MAX_LOG_PARAM: f64 = 25.0;
 
 /// Mean penalised negative log-likelihood in log-parameters, and its gradient.
-pub(super) fn objective(
+pub fn objective(
     kind: TransactionModelKind,
     d: &NbdData,
     theta: &[f64],
