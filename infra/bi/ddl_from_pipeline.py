@@ -7,28 +7,12 @@ import yaml
 HERE = pathlib.Path(__file__).resolve().parent
 cfg = yaml.safe_load(open(HERE.parent.parent / 'pipeline.yaml'))
 outs = {k: v['columns'] for k, v in cfg['outputs'].items()}
-# CONTRACT.md's schema of the outputs pipeline.yaml does not declare yet
-CONTRACT_ONLY = {
-    'positioning': dict(
-        scheme='string', segment='string', customers='int64', x_axis='string', x_value='float64',
-        y_axis='string', y_value='float64', size_score='float64', growth_score='float64',
-        profitability_score='float64', distinctness_score='float64', response_score='float64',
-        attractiveness='float64', is_target='boolean', target_rank='int32',
-        product_strategy='string', price_strategy='string', channel_strategy='string',
-        promotion_strategy='string', action='string', note='string'),
-    'segment_migration': dict(
-        scheme='string', from_segment='string', to_segment='string', customers='int64',
-        share_of_from='float64', stayed='boolean'),
-}
-for name, columns in CONTRACT_ONLY.items():
-    outs.setdefault(name, columns)
 trino = dict(string='varchar', float64='double', int64='bigint', int32='integer', boolean='boolean', date='date')
 athena = dict(string='string', float64='double', int64='bigint', int32='int', boolean='boolean', date='date')
 T = ["-- Trino (Hive connector) tables over the warehouse: one external table per output, partitioned",
      "-- by period. Column types are pipeline.yaml's `outputs.<table>.columns` (string -> varchar,",
      "-- float64 -> double, int64 -> bigint, int32 -> integer); every row also has run_id.",
      "-- Replace s3://my-bucket/warehouse with your warehouse and `hive` with your catalog.",
-     "-- positioning and segment_migration follow CONTRACT.md.",
      "",
      "CREATE SCHEMA IF NOT EXISTS hive.crm WITH (location = 's3://my-bucket/warehouse/');", ""]
 A = ["-- Athena (Glue catalog) external tables over the warehouse, one per output, partitioned by",

@@ -12,7 +12,8 @@
 //!   average segment) and response (campaign response rate);
 //! - attractiveness = the weighted mean of the scores (`weights`);
 //! - targets: the `top_n` most attractive segments, or those at or above `min_attractiveness`
-//!   (`target_mode`), among segments holding at least `min_customer_share` of customers. Choosing
+//!   (`target_mode`), among segments holding at least `min_customer_share` of customers and
+//!   earning more than `min_avg_margin` per customer (unknown margin: eligible). Choosing
 //!   every segment (too broad) or none (too narrow) is the documents' named failure: it is kept
 //!   but written in `note` and raised as a run warning;
 //! - strategies: the first rule of `strategies` matching the scheme and segment gives product,
@@ -140,6 +141,9 @@ pub struct PositioningConfig {
     /// Smallest customer share a target may have.
     #[serde(default = "default_min_share")]
     pub min_customer_share: f64,
+    /// A target's margin per customer must exceed this (unprofitable segments are not targets).
+    #[serde(default)]
+    pub min_avg_margin: f64,
     /// The strategy rulebook, first match wins.
     #[serde(default)]
     pub strategies: Vec<StrategyRule>,
@@ -187,6 +191,7 @@ impl Default for PositioningConfig {
             top_n: default_top_n(),
             min_attractiveness: default_min_attr(),
             min_customer_share: default_min_share(),
+            min_avg_margin: 0.0,
             strategies: Vec::new(),
         }
     }
@@ -339,7 +344,10 @@ pub fn evaluate(cfg: &PositioningConfig, s: &SchemeSegments) -> (Vec<Evaluated>,
     let mut eligible: Vec<usize> = idx
         .iter()
         .copied()
-        .filter(|&i| s.customer_share[i].unwrap_or(0.0) >= cfg.min_customer_share)
+        .filter(|&i| {
+            s.customer_share[i].unwrap_or(0.0) >= cfg.min_customer_share
+                && s.avg_margin[i].is_none_or(|m| m > cfg.min_avg_margin)
+        })
         .collect();
     eligible.sort_by(|&a, &b| {
         out[b]
@@ -623,8 +631,13 @@ mod tests {
         cfg.target_mode = TargetMode::Threshold;
         cfg.min_attractiveness = 1.0;
         assert!(evaluate(&cfg, &s).1.unwrap().contains("too narrow"));
-        // tiny segments are not eligible
+        // unprofitable segments are not eligible
         cfg.target_mode = TargetMode::TopN;
+        cfg.top_n = 2;
+        let loss = scheme(&["a", "b"], &[0.5, 0.5], &[-1.0, 2.0]);
+        let (e, _) = evaluate(&cfg, &loss);
+        assert!(!e[0].is_target && e[1].is_target);
+        // tiny segments are not eligible
         cfg.top_n = 1;
         cfg.min_customer_share = 0.6;
         assert!(evaluate(&cfg, &s).1.unwrap().contains("too narrow"));

@@ -22,6 +22,9 @@ CREATE EXTERNAL TABLE IF NOT EXISTS crm.customer_features (
     `discount_share`         double,
     `premium_share`          double,
     `new_product_share`      double,
+    `discount_line_share`    double,
+    `premium_line_share`     double,
+    `new_product_line_share` double,
     `price_index`            double,
     `categories`             bigint,
     `complaints`             bigint,
@@ -144,6 +147,12 @@ CREATE EXTERNAL TABLE IF NOT EXISTS crm.customer_segments (
     `lifecycle_stage`     string,
     `usage_rate`          double,
     `usage_tier`          string,
+    `preference_type`     string,
+    `value_loyalty_code`  string,
+    `value_loyalty_class` string,
+    `cluster_id`          int,
+    `cluster_label`       string,
+    `unclassified_reason` string,
     `run_id`              string
 )
 PARTITIONED BY (`period` string)
@@ -167,6 +176,9 @@ CREATE EXTERNAL TABLE IF NOT EXISTS crm.segment_summary (
     `revenue`                   double,
     `revenue_share`             double,
     `margin_share`              double,
+    `margin`                    double,
+    `avg_margin`                double,
+    `avg_price_index`           double,
     `period_revenue`            double,
     `avg_clv`                   double,
     `median_clv`                double,
@@ -180,7 +192,10 @@ CREATE EXTERNAL TABLE IF NOT EXISTS crm.segment_summary (
     `conversion_rate`           double,
     `marketing_roi`             double,
     `interactions_per_customer` double,
+    `previous_customers`        bigint,
     `growth_vs_previous`        double,
+    `stability`                 double,
+    `clv_change`                double,
     `top_categories`            string,
     `channel_mix`               string,
     `dominant_age_band`         string,
@@ -198,49 +213,6 @@ TBLPROPERTIES (
     'projection.period.interval' = '1',
     'projection.period.interval.unit' = 'MONTHS',
     'storage.location.template' = 's3://my-bucket/warehouse/segment_summary/period=${period}/'
-);
-
-CREATE EXTERNAL TABLE IF NOT EXISTS crm.value_concentration (
-    `customers`                 bigint,
-    `top20_revenue_share`       double,
-    `top20_margin_share`        double,
-    `negative_margin_customers` bigint,
-    `negative_margin_total`     double,
-    `gini_revenue`              double,
-    `run_id`                    string
-)
-PARTITIONED BY (`period` string)
-STORED AS PARQUET
-LOCATION 's3://my-bucket/warehouse/value_concentration/'
-TBLPROPERTIES (
-    'projection.enabled' = 'true',
-    'projection.period.type' = 'date',
-    'projection.period.format' = 'yyyy-MM',
-    'projection.period.range' = '2020-01,NOW',
-    'projection.period.interval' = '1',
-    'projection.period.interval.unit' = 'MONTHS',
-    'storage.location.template' = 's3://my-bucket/warehouse/value_concentration/period=${period}/'
-);
-
-CREATE EXTERNAL TABLE IF NOT EXISTS crm.quarantine (
-    `source`     string,
-    `reason`     string,
-    `file`       string,
-    `row_number` bigint,
-    `raw`        string,
-    `run_id`     string
-)
-PARTITIONED BY (`period` string)
-STORED AS PARQUET
-LOCATION 's3://my-bucket/warehouse/quarantine/'
-TBLPROPERTIES (
-    'projection.enabled' = 'true',
-    'projection.period.type' = 'date',
-    'projection.period.format' = 'yyyy-MM',
-    'projection.period.range' = '2020-01,NOW',
-    'projection.period.interval' = '1',
-    'projection.period.interval.unit' = 'MONTHS',
-    'storage.location.template' = 's3://my-bucket/warehouse/quarantine/period=${period}/'
 );
 
 CREATE EXTERNAL TABLE IF NOT EXISTS crm.positioning (
@@ -300,4 +272,47 @@ TBLPROPERTIES (
     'projection.period.interval' = '1',
     'projection.period.interval.unit' = 'MONTHS',
     'storage.location.template' = 's3://my-bucket/warehouse/segment_migration/period=${period}/'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS crm.value_concentration (
+    `customers`                 bigint,
+    `top20_revenue_share`       double,
+    `top20_margin_share`        double,
+    `negative_margin_customers` bigint,
+    `negative_margin_total`     double,
+    `gini_revenue`              double,
+    `run_id`                    string
+)
+PARTITIONED BY (`period` string)
+STORED AS PARQUET
+LOCATION 's3://my-bucket/warehouse/value_concentration/'
+TBLPROPERTIES (
+    'projection.enabled' = 'true',
+    'projection.period.type' = 'date',
+    'projection.period.format' = 'yyyy-MM',
+    'projection.period.range' = '2020-01,NOW',
+    'projection.period.interval' = '1',
+    'projection.period.interval.unit' = 'MONTHS',
+    'storage.location.template' = 's3://my-bucket/warehouse/value_concentration/period=${period}/'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS crm.quarantine (
+    `source`     string,
+    `reason`     string,
+    `file`       string,
+    `row_number` bigint,
+    `raw`        string,
+    `run_id`     string
+)
+PARTITIONED BY (`period` string)
+STORED AS PARQUET
+LOCATION 's3://my-bucket/warehouse/quarantine/'
+TBLPROPERTIES (
+    'projection.enabled' = 'true',
+    'projection.period.type' = 'date',
+    'projection.period.format' = 'yyyy-MM',
+    'projection.period.range' = '2020-01,NOW',
+    'projection.period.interval' = '1',
+    'projection.period.interval.unit' = 'MONTHS',
+    'storage.location.template' = 's3://my-bucket/warehouse/quarantine/period=${period}/'
 );

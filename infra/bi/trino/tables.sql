@@ -2,7 +2,6 @@
 -- by period. Column types are pipeline.yaml's `outputs.<table>.columns` (string -> varchar,
 -- float64 -> double, int64 -> bigint, int32 -> integer); every row also has run_id.
 -- Replace s3://my-bucket/warehouse with your warehouse and `hive` with your catalog.
--- positioning and segment_migration follow CONTRACT.md.
 
 CREATE SCHEMA IF NOT EXISTS hive.crm WITH (location = 's3://my-bucket/warehouse/');
 
@@ -21,6 +20,9 @@ CREATE TABLE IF NOT EXISTS hive.crm.customer_features (
     discount_share         double,
     premium_share          double,
     new_product_share      double,
+    discount_line_share    double,
+    premium_line_share     double,
+    new_product_line_share double,
     price_index            double,
     categories             bigint,
     complaints             bigint,
@@ -125,6 +127,12 @@ CREATE TABLE IF NOT EXISTS hive.crm.customer_segments (
     lifecycle_stage     varchar,
     usage_rate          double,
     usage_tier          varchar,
+    preference_type     varchar,
+    value_loyalty_code  varchar,
+    value_loyalty_class varchar,
+    cluster_id          integer,
+    cluster_label       varchar,
+    unclassified_reason varchar,
     run_id              varchar,
     period              varchar
 ) WITH (
@@ -142,6 +150,9 @@ CREATE TABLE IF NOT EXISTS hive.crm.segment_summary (
     revenue                   double,
     revenue_share             double,
     margin_share              double,
+    margin                    double,
+    avg_margin                double,
+    avg_price_index           double,
     period_revenue            double,
     avg_clv                   double,
     median_clv                double,
@@ -155,7 +166,10 @@ CREATE TABLE IF NOT EXISTS hive.crm.segment_summary (
     conversion_rate           double,
     marketing_roi             double,
     interactions_per_customer double,
+    previous_customers        bigint,
     growth_vs_previous        double,
+    stability                 double,
+    clv_change                double,
     top_categories            varchar,
     channel_mix               varchar,
     dominant_age_band         varchar,
@@ -168,37 +182,6 @@ CREATE TABLE IF NOT EXISTS hive.crm.segment_summary (
     partitioned_by = ARRAY['period']
 );
 CALL hive.system.sync_partition_metadata('crm', 'segment_summary', 'ADD');
-
-CREATE TABLE IF NOT EXISTS hive.crm.value_concentration (
-    customers                 bigint,
-    top20_revenue_share       double,
-    top20_margin_share        double,
-    negative_margin_customers bigint,
-    negative_margin_total     double,
-    gini_revenue              double,
-    run_id                    varchar,
-    period                    varchar
-) WITH (
-    external_location = 's3://my-bucket/warehouse/value_concentration/',
-    format = 'PARQUET',
-    partitioned_by = ARRAY['period']
-);
-CALL hive.system.sync_partition_metadata('crm', 'value_concentration', 'ADD');
-
-CREATE TABLE IF NOT EXISTS hive.crm.quarantine (
-    source     varchar,
-    reason     varchar,
-    file       varchar,
-    row_number bigint,
-    raw        varchar,
-    run_id     varchar,
-    period     varchar
-) WITH (
-    external_location = 's3://my-bucket/warehouse/quarantine/',
-    format = 'PARQUET',
-    partitioned_by = ARRAY['period']
-);
-CALL hive.system.sync_partition_metadata('crm', 'quarantine', 'ADD');
 
 CREATE TABLE IF NOT EXISTS hive.crm.positioning (
     scheme              varchar,
@@ -246,3 +229,34 @@ CREATE TABLE IF NOT EXISTS hive.crm.segment_migration (
     partitioned_by = ARRAY['period']
 );
 CALL hive.system.sync_partition_metadata('crm', 'segment_migration', 'ADD');
+
+CREATE TABLE IF NOT EXISTS hive.crm.value_concentration (
+    customers                 bigint,
+    top20_revenue_share       double,
+    top20_margin_share        double,
+    negative_margin_customers bigint,
+    negative_margin_total     double,
+    gini_revenue              double,
+    run_id                    varchar,
+    period                    varchar
+) WITH (
+    external_location = 's3://my-bucket/warehouse/value_concentration/',
+    format = 'PARQUET',
+    partitioned_by = ARRAY['period']
+);
+CALL hive.system.sync_partition_metadata('crm', 'value_concentration', 'ADD');
+
+CREATE TABLE IF NOT EXISTS hive.crm.quarantine (
+    source     varchar,
+    reason     varchar,
+    file       varchar,
+    row_number bigint,
+    raw        varchar,
+    run_id     varchar,
+    period     varchar
+) WITH (
+    external_location = 's3://my-bucket/warehouse/quarantine/',
+    format = 'PARQUET',
+    partitioned_by = ARRAY['period']
+);
+CALL hive.system.sync_partition_metadata('crm', 'quarantine', 'ADD');
