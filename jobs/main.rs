@@ -295,14 +295,26 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         previous_ready: None,
     };
     let (results, outcome) = run::run(&cfg, &opts).await;
-    let outcome = match outcome {
-        Ok(()) if a.report => write_report(&cfg, &results.period).await.map(|_| ()),
-        o => o,
-    };
+    let mut summary = results.summary();
+    if outcome.is_ok() && a.report {
+        // the tables are published whatever happens to the report: a failed report is a
+        // warning (exit 0), and `crm-pipeline report --period P` writes it again later
+        let (key, value) = match write_report(&cfg, &results.period).await {
+            Ok(url) => ("report", url),
+            Err(e) => {
+                eprintln!(
+                    "warning: the tables were published but the report failed: {e}; rerun `crm-pipeline report --period {}`",
+                    results.period
+                );
+                ("report_error", e.to_string())
+            }
+        };
+        summary[key] = serde_json::Value::String(value);
+    }
     if let Err(e) = &outcome {
         eprintln!("error: {e}");
     }
-    println!("{}", results.summary());
+    println!("{summary}");
     Ok(outcome
         .map(|_| exit_code::SUCCESS)
         .unwrap_or_else(|e| e.exit_code()))

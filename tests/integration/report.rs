@@ -424,3 +424,30 @@ async fn the_report_draws_in_chromium_with_the_numbers_of_the_tables() {
     }
     assert_eq!(compared * 2, bars, "every segment's size was compared");
 }
+
+#[test]
+fn run_with_report_names_the_report_in_its_summary_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crm-pipeline"))
+        .args(["run", "--period", "2024-06", "--report", "--raw"])
+        .arg(&raw)
+        .arg("--warehouse")
+        .arg(&wh)
+        .arg("--config")
+        .arg(repo_file("pipeline.yaml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["status"], "success");
+    let url = summary["report"].as_str().expect("report in the summary");
+    assert!(url.ends_with("_reports/period=2024-06/index.html"), "{url}");
+    assert!(wh.join("_reports/period=2024-06/index.html").is_file());
+}
