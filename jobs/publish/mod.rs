@@ -8,7 +8,8 @@
 //! (`part-<run_id>-00000.parquet`), so no published file is ever overwritten in place.
 //!
 //! The swap, per store (the guarantee readers get; README "Publishing guarantees"):
-//! - local filesystem: two renames on one filesystem; a reader sees the old files or the new
+//! - local filesystem: one atomic exchange of the two folders on Linux (`renameat2`
+//!   `RENAME_EXCHANGE`), else two renames on one filesystem; a reader sees the old files or the new
 //!   ones, never a mix.
 //! - object stores (S3, GCS, Azure): there is no rename of a prefix. The new run's files are
 //!   copied in first, then the previous runs' files are deleted. Every object is written whole
@@ -311,7 +312,12 @@ fn local_path(loc: &Location) -> Result<std::path::PathBuf> {
         .ok_or_else(|| Error::Internal(format!("{loc} is not a local path")))
 }
 
-/// Two renames on one filesystem: the old partition moves aside, the staged one into place.
+/// Swaps the staged partition into place on one filesystem. On Linux, when a partition is
+/// already published, one `renameat2(RENAME_EXCHANGE)` exchanges the two folders atomically: a
+/// reader sees the old partition or the new one, never a mix and never nothing, and a kill at any
+/// instant leaves one of them published. Elsewhere (or on a filesystem without exchange) the old
+/// partition is renamed aside first, then the new one into place, with a short window in which the
+/// folder is absent. The old partition ends up under `aside` (removed with the run's staging).
 fn swap_local(from: &Location, to: &Location, aside: &Location) -> Result<()> {
     let (from, to, aside) = (local_path(from)?, local_path(to)?, local_path(aside)?);
     let io = |what: &str, p: &std::path::Path, e: std::io::Error| {
@@ -324,6 +330,16 @@ fn swap_local(from: &Location, to: &Location, aside: &Location) -> Result<()> {
         std::fs::create_dir_all(parent).map_err(|e| io("creating the table folder", parent, e))?;
     }
     if to.exists() {
+        if exchange(&from, &to).map_err(|e| io("exchanging the partitions", &to, e))? {
+            // `from` now holds the old partition: move it aside with the run's staging
+            if let Some(parent) = aside.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| io("creating the staging folder", parent, e))?;
+            }
+            std::fs::rename(&from, &aside)
+                .map_err(|e| io("moving the old partition aside", &from, e))?;
+            return Ok(());
+        }
         if let Some(parent) = aside.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| io("creating the staging folder", parent, e))?;
@@ -332,6 +348,41 @@ fn swap_local(from: &Location, to: &Location, aside: &Location) -> Result<()> {
     }
     std::fs::rename(&from, &to).map_err(|e| io("moving the new partition into place", &to, e))?;
     Ok(())
+}
+
+/// Atomically exchanges two paths (Linux `renameat2` with `RENAME_EXCHANGE`); Ok(false) where
+/// the platform or filesystem cannot.
+#[cfg(target_os = "linux")]
+fn exchange(a: &std::path::Path, b: &std::path::Path) -> std::io::Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &std::path::Path, _: &std::path::Path) -> std::io::Result<bool> {
+    Ok(false)
 }
 
 /// Object stores have no rename: copy the staged (run-scoped) files in, then delete every other
@@ -425,4 +476,50 @@ pub async fn write_parquet(
         .await
         .map_err(|e| Error::storage(loc.url_of(path), crate::storage::explain(&e)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(p: &std::path::Path) -> Location {
+        Location::parse(&p.display().to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_swap_puts_the_new_partition_in_place_and_the_old_one_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (from, to, aside) = (
+            tmp.path().join("staging/t/period=1"),
+            tmp.path().join("t/period=1"),
+            tmp.path().join("staging/_replaced/t/period=1"),
+        );
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::write(from.join("new.parquet"), "new").unwrap();
+        // first publish: nothing to replace
+        swap_local(&loc(&from), &loc(&to), &loc(&aside)).unwrap();
+        assert!(to.join("new.parquet").is_file() && !from.exists() && !aside.exists());
+        // a rerun: exchanged (Linux) or moved aside, either way old aside and new in place
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::write(from.join("newer.parquet"), "newer").unwrap();
+        swap_local(&loc(&from), &loc(&to), &loc(&aside)).unwrap();
+        assert!(to.join("newer.parquet").is_file());
+        assert!(!to.join("new.parquet").exists());
+        assert!(aside.join("new.parquet").is_file());
+        assert!(!from.exists());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn exchange_swaps_two_folders_atomically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("x"), "a").unwrap();
+        std::fs::write(b.join("y"), "b").unwrap();
+        if exchange(&a, &b).unwrap() {
+            assert!(a.join("y").is_file() && b.join("x").is_file());
+        }
+    }
 }
