@@ -174,11 +174,11 @@ def main():
             row("RFM scores, same rows", {"seconds": oneshot["rfm_seconds"], "cpu_seconds": oneshot.get("rfm_cpu_seconds")},
                 psteps.get("rfm"),
                 "ours: three quantile_scores calls; peer also names segments")
-    row("segments (ours: 6 schemes; peer: RFM)", og.get("segments"), pg.get("segments"),
-        "ours does RFM, RFM8, value tiers, current value, lifecycle, usage")
-    row("k-means", og.get("kmeans"), pg.get("kmeans"),
-        "" if og.get("kmeans") else "no k-means in this crm-pipeline build")
-    row("write outputs", og.get("write"), pg.get("write"), "ours: 7 tables, peer: 3")
+    row("segments (ours: 9 schemes incl. k-means, + migration; peer: RFM)", og.get("segments"), pg.get("segments"),
+        "ours does RFM, RFM8, value tiers, current value, lifecycle, preference, usage, value x loyalty, k-means with k by silhouette, and migration")
+    row("k-means (ours: inside segments)", og.get("kmeans"), pg.get("kmeans"),
+        "" if og.get("kmeans") else "ours: in the segments step (per-scheme times in run_results models.segments.seconds_by_scheme)")
+    row("write outputs", og.get("write"), pg.get("write"), "ours: 9 tables, peer: 3")
     row("ours only: segment_inputs, segment_summary, value_concentration, quarantine, checks", og.get("ours_only"), None)
     row("peer only: Python imports", None, pg.get("peer_only"))
     comparable = ("sql_staging", "sql_features", "clv", "segments", "write")
