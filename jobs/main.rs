@@ -516,6 +516,26 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
     } else {
         end.previous()
     };
+    // the period before it first, so growth, stability and migration have something to compare
+    let previous = period.previous();
+    eprintln!("running period {} first ...", previous.label());
+    let (prev_results, prev_outcome) = run::run(
+        &cfg,
+        &RunOptions {
+            period: previous,
+            run_id: run::new_run_id(),
+            allow_empty: false,
+            command: std::env::args().collect(),
+            config_text: text.clone(),
+            previous_ready: None,
+        },
+    )
+    .await;
+    if let Err(e) = prev_outcome {
+        eprintln!("error: {e}");
+        println!("{}", prev_results.summary());
+        return Ok(e.exit_code());
+    }
     eprintln!(
         "running period {} (as of {}) ...",
         period.label(),
