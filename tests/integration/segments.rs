@@ -94,6 +94,24 @@ async fn planted_preference_types_are_recovered() {
     )
     .await;
     assert!(accuracy >= 0.85, "preference accuracy {accuracy}");
+    // the same rules over shares of spend instead of lines (`basis: spend`) recover fewer types:
+    // the reason lines are the default (docs/segments.md)
+    let by_spend = one_f64(
+        &ctx,
+        "SELECT avg(CASE WHEN p = t.latent_type THEN 1.0 ELSE 0.0 END) FROM (
+           SELECT customer_id,
+                  CASE WHEN discount_share >= 0.5 THEN 'price_sensitive'
+                       WHEN new_product_share >= 0.4 THEN 'trend_following'
+                       WHEN premium_share >= 0.5 THEN 'quality_seeking'
+                       ELSE 'mainstream' END AS p
+           FROM customer_features_now WHERE orders >= 2 AND discount_share IS NOT NULL) f
+         JOIN truth t ON f.customer_id = t.customer_id",
+    )
+    .await;
+    eprintln!(
+        "preference accuracy, customers with 2+ orders: by lines {accuracy:.3}, by spend {by_spend:.3}"
+    );
+    assert!(accuracy > by_spend, "lines {accuracy} vs spend {by_spend}");
     // every customer with enough evidence is classified, every type shows up, and the rest say why
     let by_type = rows(
         &ctx,
