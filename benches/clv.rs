@@ -92,15 +92,7 @@ fn bench(c: &mut Criterion) {
         fit.model.params.a.ln(),
         fit.model.params.b.ln(),
     ];
-    let rows: Vec<Rfm> = summary
-        .rows
-        .iter()
-        .map(|r| Rfm {
-            x: r.x,
-            t_x: r.t_x,
-            t: r.t,
-        })
-        .collect();
+    let rows: Vec<Rfm> = summary.rfm_rows();
     eprintln!(
         "1,000,000 customers -> {} distinct rows, {} spend rows",
         summary.rows.len(),
@@ -210,15 +202,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
     }
     let (t2, c2) = (Instant::now(), cpu_seconds());
     let model = tfit.model;
-    let rows: Vec<Rfm> = summary
-        .rows
-        .iter()
-        .map(|r| Rfm {
-            x: r.x,
-            t_x: r.t_x,
-            t: r.t,
-        })
-        .collect();
+    let rows: Vec<Rfm> = summary.rfm_rows();
     let dep = customer_lifetime_values(&model, &rows, &vec![1.0; rows.len()], &CLV)?;
     let alive: Vec<(f64, f64)> = rows
         .iter()

@@ -446,15 +446,7 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
     let model = tfit.model;
     let unit = cfg.time_unit.days();
     let horizon = cfg.horizon_days as f64 / unit;
-    let row_rfm: Vec<Rfm> = summary
-        .rows
-        .iter()
-        .map(|r| Rfm {
-            x: r.x,
-            t_x: r.t_x,
-            t: r.t,
-        })
-        .collect();
+    let row_rfm: Vec<Rfm> = summary.rfm_rows();
     let clv_opts = ClvOptions {
         horizon_days: cfg.horizon_days as f64,
         step_days: cfg.step_days as f64,

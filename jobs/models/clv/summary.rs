@@ -31,6 +31,17 @@ pub struct SummaryRow {
     pub weight: f64,
 }
 
+impl SummaryRow {
+    /// The row's (x, t_x, T) without its weight.
+    pub fn rfm(&self) -> Rfm {
+        Rfm {
+            x: self.x,
+            t_x: self.t_x,
+            t: self.t,
+        }
+    }
+}
+
 /// Distinct weighted rows plus the mapping back to the input customers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
@@ -40,6 +51,13 @@ pub struct Summary {
     pub row_of_customer: Vec<Option<usize>>,
     /// Indices of input customers that failed [`validate_rfm`], in input order.
     pub invalid: Vec<usize>,
+}
+
+impl Summary {
+    /// The distinct rows' (x, t_x, T), in row order.
+    pub fn rfm_rows(&self) -> Vec<Rfm> {
+        self.rows.iter().map(SummaryRow::rfm).collect()
+    }
 }
 
 /// Largest x accepted (keeps the per-x precomputation of the fits small and exact in f64).
