@@ -19,7 +19,6 @@ use crate::faults::{crm_pipeline, partition_runs};
 const PERIODS: [&str; 3] = ["2024-04", "2024-05", "2024-06"];
 
 async fn generated(raw: &Path) {
-    let out = Location::parse(&raw.display().to_string()).unwrap();
     let opts = GenerateOptions {
         customers: 300,
         seed: 11,
@@ -27,9 +26,7 @@ async fn generated(raw: &Path) {
         end: "2024-06-30".parse().unwrap(),
         ..GenerateOptions::default()
     };
-    crm_pipeline::generate::generate(&opts, Arc::clone(out.store()), out.prefix())
-        .await
-        .unwrap();
+    generate_at(&raw.display().to_string(), &opts).await;
 }
 
 async fn run_backfill(

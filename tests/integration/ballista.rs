@@ -3,11 +3,8 @@
 //! local engine; an unreachable scheduler fails fast with an error that names it and the fix.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crm_pipeline::engine::EngineKind;
-use crm_pipeline::generate::{GenerateOptions, generate};
-use crm_pipeline::storage::Location;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::common::*;
@@ -27,18 +24,6 @@ const TABLES: &[&str] = &[
     "value_concentration",
     "quarantine",
 ];
-
-async fn generated(raw: &Path, customers: u64, seed: u64) {
-    let loc = Location::parse(&raw.display().to_string()).unwrap();
-    let opts = GenerateOptions {
-        customers,
-        seed,
-        ..GenerateOptions::default()
-    };
-    generate(&opts, Arc::clone(loc.store()), loc.prefix())
-        .await
-        .unwrap();
-}
 
 /// A published partition as text: every column but run_id, sorted by all of them.
 async fn table_text(wh: &Path, table: &str) -> (usize, String) {
@@ -79,7 +64,7 @@ async fn ballista_standalone_publishes_the_same_tables_as_the_local_engine() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let raw = tmp.path().join("raw");
-    generated(&raw, 2500, 17).await;
+    generate_local(&raw, 2500, 17).await;
     let (wh_local, wh_ballista) = (tmp.path().join("local"), tmp.path().join("ballista"));
 
     // the previous period first on each side, so migration and growth have something to compare

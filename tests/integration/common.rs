@@ -103,3 +103,21 @@ pub fn small_dataset(raw: &Path) {
          O1,1,P1,10,10.00,0,6.00\nO2,1,P1,5,10.00,0,6.00\nO3,1,P1,2,10.00,0,6.00\nO4,1,P1,7,10.00,0,6.00\n",
     );
 }
+
+/// Writes generated sample extracts to any location URL (a local path, s3://, memory://...).
+pub async fn generate_at(location: &str, opts: &crm_pipeline::generate::GenerateOptions) {
+    let loc = crm_pipeline::storage::Location::parse(location).expect("valid location");
+    crm_pipeline::generate::generate(opts, std::sync::Arc::clone(loc.store()), loc.prefix())
+        .await
+        .expect("generate");
+}
+
+/// Generates `customers` customers of the default history into the folder `raw`.
+pub async fn generate_local(raw: &Path, customers: u64, seed: u64) {
+    let opts = crm_pipeline::generate::GenerateOptions {
+        customers,
+        seed,
+        ..Default::default()
+    };
+    generate_at(&raw.display().to_string(), &opts).await;
+}

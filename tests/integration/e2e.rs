@@ -3,10 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use crm_pipeline::generate::{GenerateOptions, generate};
-use crm_pipeline::storage::Location;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -17,15 +14,7 @@ type Dirt = BTreeMap<String, BTreeMap<String, u64>>;
 
 /// Generates `customers` customers into `raw` and returns the planted dirt counts.
 pub async fn generated(raw: &Path, customers: u64, seed: u64) -> Dirt {
-    let loc = Location::parse(&raw.display().to_string()).unwrap();
-    let opts = GenerateOptions {
-        customers,
-        seed,
-        ..GenerateOptions::default()
-    };
-    generate(&opts, Arc::clone(loc.store()), loc.prefix())
-        .await
-        .unwrap();
+    generate_local(raw, customers, seed).await;
     let text = std::fs::read_to_string(raw.join("_ground_truth/dirt.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }

@@ -3,16 +3,13 @@
 //! that cannot spill fails with an error naming the stage and the knob.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crm_pipeline::error::exit_code;
 use crm_pipeline::generate::GenerateOptions;
-use crm_pipeline::storage::Location;
 
 use crate::common::*;
 
 async fn generated(raw: &Path, customers: u64) {
-    let out = Location::parse(&raw.display().to_string()).unwrap();
     let opts = GenerateOptions {
         customers,
         seed: 5,
@@ -20,9 +17,7 @@ async fn generated(raw: &Path, customers: u64) {
         end: "2024-06-30".parse().unwrap(),
         ..GenerateOptions::default()
     };
-    crm_pipeline::generate::generate(&opts, Arc::clone(out.store()), out.prefix())
-        .await
-        .unwrap();
+    generate_at(&raw.display().to_string(), &opts).await;
 }
 
 async fn tables(wh: &Path) -> String {

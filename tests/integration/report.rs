@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crm_pipeline::generate::{GenerateOptions, generate};
 use crm_pipeline::report;
 use crm_pipeline::storage::Location;
 use datafusion::arrow::array::{
@@ -25,15 +24,7 @@ const PERIOD: &str = "2024-12";
 /// Generates `customers` customers and runs PERIOD into `<tmp>/wh`; returns the warehouse.
 async fn published(tmp: &Path, customers: u64, run_id: &str) -> PathBuf {
     let (raw, wh) = (tmp.join("raw"), tmp.join("wh"));
-    let loc = Location::parse(&raw.display().to_string()).unwrap();
-    let opts = GenerateOptions {
-        customers,
-        seed: 5,
-        ..GenerateOptions::default()
-    };
-    generate(&opts, Arc::clone(loc.store()), loc.prefix())
-        .await
-        .unwrap();
+    generate_local(&raw, customers, 5).await;
     let (_, outcome) = run_period(&config(&raw, &wh), PERIOD, run_id).await;
     outcome.unwrap();
     wh

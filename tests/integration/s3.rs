@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crm_pipeline::config::{Overrides, PipelineConfig};
 use crm_pipeline::error::{Error, exit_code};
-use crm_pipeline::generate::{GenerateOptions, generate};
+use crm_pipeline::generate::GenerateOptions;
 use crm_pipeline::publish::lock::PeriodLock;
 use crm_pipeline::storage::{Location, set_store_options};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -460,15 +460,12 @@ async fn backfill_and_rerun(raw: &str, warehouse: &str, tag: &str) {
 }
 
 async fn generate_into(raw: &str) {
-    let loc = Location::parse(raw).unwrap();
     let opts = GenerateOptions {
         customers: 400,
         seed: 5,
         ..GenerateOptions::default()
     };
-    generate(&opts, Arc::clone(loc.store()), loc.prefix())
-        .await
-        .unwrap();
+    generate_at(raw, &opts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
