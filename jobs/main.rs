@@ -516,21 +516,18 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
     } else {
         end.previous()
     };
+    let opts_for = |period: Period| RunOptions {
+        period,
+        run_id: run::new_run_id(),
+        allow_empty: false,
+        command: std::env::args().collect(),
+        config_text: text.clone(),
+        previous_ready: None,
+    };
     // the period before it first, so growth, stability and migration have something to compare
     let previous = period.previous();
     eprintln!("running period {} first ...", previous.label());
-    let (prev_results, prev_outcome) = run::run(
-        &cfg,
-        &RunOptions {
-            period: previous,
-            run_id: run::new_run_id(),
-            allow_empty: false,
-            command: std::env::args().collect(),
-            config_text: text.clone(),
-            previous_ready: None,
-        },
-    )
-    .await;
+    let (prev_results, prev_outcome) = run::run(&cfg, &opts_for(previous)).await;
     if let Err(e) = prev_outcome {
         eprintln!("error: {e}");
         println!("{}", prev_results.summary());
@@ -541,14 +538,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
         period.label(),
         period.as_of
     );
-    let opts = RunOptions {
-        period,
-        run_id: run::new_run_id(),
-        allow_empty: false,
-        command: std::env::args().collect(),
-        config_text: text,
-        previous_ready: None,
-    };
+    let opts = opts_for(period);
     let (results, outcome) = run::run(&cfg, &opts).await;
     if let Err(e) = &outcome {
         eprintln!("error: {e}");
