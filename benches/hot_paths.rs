@@ -84,11 +84,15 @@ fn writer(c: &mut Criterion) {
     let (batch, columns) = value_batch(1_000_000);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let wh = Location::parse("memory://bench-writer/warehouse").expect("memory location");
+    let layout = crm_pipeline::layout::Layout::for_warehouse(wh);
+    let attempt = crm_pipeline::layout::Attempt::first("bench");
+    let period = crm_pipeline::period::Period::parse(crm_pipeline::period::Grain::Month, "2024-12")
+        .expect("period");
     let mut g = c.benchmark_group("publish_1m");
     g.sample_size(10);
     g.bench_function("partition_writer_customer_value", |b| {
         b.iter(|| {
-            let w = PartitionWriter::new(&wh, "bench", "customer_value", "2024-12")
+            let w = PartitionWriter::new(&layout, &attempt, "customer_value", &period)
                 .with_columns(columns.clone())
                 .with_key(vec!["customer_id".to_string()]);
             rt.block_on(w.stage(std::slice::from_ref(&batch)))

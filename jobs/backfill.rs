@@ -23,8 +23,10 @@ use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::config::PipelineConfig;
 use crate::error::{Error, Result, exit_code};
+use crate::gate::Allowances;
+use crate::layout::Layout;
 use crate::period::Period;
-use crate::run::{self, RunOptions};
+use crate::run::{self, RunOptions, Status, record};
 use crate::storage::Location;
 
 /// Which periods of the range to run.
@@ -67,6 +69,8 @@ pub struct BackfillOptions {
     pub selection: Selection,
     /// Publish empty partitions.
     pub allow_empty: bool,
+    /// The publish gates opened for every run.
+    pub allow: Allowances,
     /// The backfill id; each period's run id is `<backfill_id>-<period>`.
     pub backfill_id: String,
     /// The command line, for the results.
@@ -191,32 +195,55 @@ impl BackfillResults {
     }
 }
 
+/// The latest run of a period, from its record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct LatestRun {
+    started_at: String,
+    run_id: String,
+    status: Status,
+    /// The run id of the previous period's partitions the run read (None: none were published).
+    previous_run_id: Option<String>,
+}
+
 /// What the warehouse says about one period.
 #[derive(Debug, Clone, Default)]
 struct PeriodState {
-    /// The latest run's status and id (by start time, then run id).
-    latest: Option<(String, String, String)>,
+    /// The latest run (by start time, then run id).
+    latest: Option<LatestRun>,
+    /// The latest successful run's id: the run whose partitions are published.
+    published_run: Option<String>,
     /// A run's lock is present.
     locked: bool,
     /// Every enabled output has files in its partition.
     all_partitions: bool,
+    /// The published run read a previous period that has been republished since (or that
+    /// failed then and is published now): its growth and migration are stale.
+    stale: bool,
 }
 
 impl PeriodState {
     fn published(&self) -> bool {
         !self.locked
             && self.all_partitions
-            && self.latest.as_ref().is_some_and(|(_, _, s)| s == "success")
+            && !self.stale
+            && self
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.status == Status::Success)
     }
 
     fn failed(&self) -> bool {
-        self.locked || self.latest.as_ref().is_some_and(|(_, _, s)| s == "failed")
+        self.locked
+            || self
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.status != Status::Success)
     }
 }
 
-/// The latest run of every period with run results: period -> (started_at, run_id, status).
-async fn latest_runs(warehouse: &Location) -> Result<BTreeMap<String, (String, String, String)>> {
-    let runs = warehouse.join("_runs");
+/// Every run record of the warehouse, by period: (latest run, latest successful run).
+async fn latest_runs(layout: &Layout) -> Result<BTreeMap<String, (LatestRun, Option<LatestRun>)>> {
+    let runs = layout.runs();
     let store = runs.store();
     let paths: Vec<object_store::path::Path> = store
         .list(Some(runs.prefix()))
@@ -227,31 +254,33 @@ async fn latest_runs(warehouse: &Location) -> Result<BTreeMap<String, (String, S
             object_store::Error::NotFound { .. } => Ok(Vec::new()),
             e => Err(Error::storage(&runs, crate::storage::explain(&e))),
         })?;
-    let mut latest: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut latest: BTreeMap<String, (LatestRun, Option<LatestRun>)> = BTreeMap::new();
     for p in paths
         .iter()
         .filter(|p| p.filename() == Some("run_results.json"))
     {
-        let Ok(got) = store.get(p).await else {
-            continue;
+        let doc = match record::read_at(layout, p).await {
+            Ok(Some(doc)) => doc,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!("{e}; ignored");
+                continue;
+            }
         };
-        let Ok(bytes) = got.bytes().await else {
-            continue;
+        let entry = LatestRun {
+            started_at: doc.started_at.clone(),
+            run_id: doc.run_id.clone(),
+            status: doc.status,
+            previous_run_id: doc.previous_run_id.clone(),
         };
-        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            tracing::warn!("{}: unreadable run results, ignored", runs.url_of(p));
-            continue;
-        };
-        let field = |k: &str| {
-            doc.get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let entry = (field("started_at"), field("run_id"), field("status"));
-        let period = field("period");
-        if latest.get(&period).is_none_or(|cur| entry > *cur) {
-            latest.insert(period, entry);
+        let slot = latest
+            .entry(doc.period.clone())
+            .or_insert_with(|| (entry.clone(), None));
+        if entry > slot.0 {
+            slot.0 = entry.clone();
+        }
+        if entry.status == Status::Success && slot.1.as_ref().is_none_or(|s| entry > *s) {
+            slot.1 = Some(entry);
         }
     }
     Ok(latest)
@@ -267,26 +296,41 @@ async fn has_files(loc: &Location) -> bool {
 
 async fn period_states(
     cfg: &PipelineConfig,
-    warehouse: &Location,
+    layout: &Layout,
     periods: &[Period],
 ) -> Result<Vec<PeriodState>> {
-    let latest = latest_runs(warehouse).await?;
+    let runs = latest_runs(layout).await?;
     let mut out = Vec::new();
     for p in periods {
         let label = p.label();
-        let lock = warehouse.path_of(&format!("_locks/period={label}.json"));
-        let locked = warehouse.store().head(&lock).await.is_ok();
+        let locked = layout
+            .warehouse()
+            .store()
+            .head(&layout.lock(p))
+            .await
+            .is_ok();
         let mut all_partitions = true;
         for (table, _) in cfg.outputs.iter().filter(|(_, o)| o.enabled) {
-            if !has_files(&warehouse.join(&format!("{table}/period={label}"))).await {
+            if !has_files(&layout.partition(table, p)).await {
                 all_partitions = false;
                 break;
             }
         }
+        let entry = runs.get(&label);
+        let published = entry.and_then(|(_, ok)| ok.clone());
+        // the run that published P read P-1 as it was then; stale if P-1 changed since
+        let previous_now = runs
+            .get(&p.previous().label())
+            .and_then(|(_, ok)| ok.as_ref().map(|r| r.run_id.clone()));
+        let stale = published
+            .as_ref()
+            .is_some_and(|r| r.previous_run_id != previous_now);
         out.push(PeriodState {
-            latest: latest.get(&label).cloned(),
+            latest: entry.map(|(l, _)| l.clone()),
+            published_run: published.as_ref().map(|r| r.run_id.clone()),
             locked,
             all_partitions,
+            stale,
         });
     }
     Ok(out)
@@ -370,17 +414,17 @@ pub async fn backfill(
 }
 
 async fn write_results(warehouse_url: &str, results: &BackfillResults) -> Result<()> {
-    let wh = Location::parse(warehouse_url)?;
-    let path = wh.path_of(&format!(
-        "_backfills/{}/backfill_results.json",
-        results.backfill_id
-    ));
-    let body = serde_json::to_vec_pretty(results)
+    let layout = Layout::for_warehouse(Location::parse(warehouse_url)?);
+    let path = layout.backfill_record(&results.backfill_id);
+    let body = serde_json::to_string_pretty(results)
         .map_err(|e| Error::Internal(format!("backfill results: {e}")))?;
-    wh.store()
+    let body = crate::redact::redact(&body);
+    layout
+        .warehouse()
+        .store()
         .put(&path, body.into())
         .await
-        .map_err(|e| Error::storage(wh.url_of(&path), crate::storage::explain(&e)))?;
+        .map_err(|e| Error::storage(layout.url_of(&path), crate::storage::explain(&e)))?;
     Ok(())
 }
 
@@ -403,24 +447,23 @@ async fn execute(
     warehouse_url: &str,
     shared: Arc<Mutex<BackfillResults>>,
 ) -> Result<()> {
-    let warehouse = Location::parse(
-        &cfg.resolve(&cfg.warehouse)
-            .map_err(|m| Error::config(cfg.file.display(), format!("warehouse: {m}")))?,
-    )?;
+    let layout = run::layout_of(&cfg)?;
     let periods = periods_between(&opts.from, &opts.to)?;
     let states = match opts.selection {
         Selection::All => vec![PeriodState::default(); periods.len()],
-        _ => period_states(&cfg, &warehouse, &periods).await?,
+        _ => period_states(&cfg, &layout, &periods).await?,
     };
-    let mut plan = Vec::new();
+    let mut plan: Vec<(Period, bool, String)> = Vec::new();
     for (p, s) in periods.iter().zip(&states) {
+        // a period after one that runs in this backfill reads what that run publishes
+        let previous_runs = plan.last().is_some_and(|(_, run, _)| *run);
         let (run, reason) = match opts.selection {
             Selection::All => (true, "requested".to_string()),
-            Selection::OnlyMissing if s.published() => (
+            Selection::OnlyMissing if s.published() && !previous_runs => (
                 false,
                 format!(
                     "already published by run {}",
-                    s.latest.as_ref().map(|l| l.1.as_str()).unwrap_or("?")
+                    s.published_run.as_deref().unwrap_or("?")
                 ),
             ),
             Selection::OnlyMissing => (
@@ -431,8 +474,12 @@ async fn execute(
                     "never run".into()
                 } else if !s.all_partitions {
                     "partitions missing".into()
-                } else {
+                } else if s.failed() {
                     "latest run failed".into()
+                } else if previous_runs {
+                    "its previous period runs in this backfill: growth and migration change".into()
+                } else {
+                    "published against a previous period that changed since (republished, or failed then): growth and migration are stale".into()
                 },
             ),
             Selection::RerunFailed if s.failed() => (
@@ -488,6 +535,7 @@ async fn execute(
             run_id: format!("{}-{}", opts.backfill_id, period.label()),
             period,
             allow_empty: opts.allow_empty,
+            allow: opts.allow,
             command: opts.command.clone(),
             config_text: opts.config_text.clone(),
             previous_ready: previous.replace(ready),
@@ -521,7 +569,7 @@ async fn execute(
             };
             let status = PeriodStatus {
                 period: res.period.clone(),
-                status: res.status.clone(),
+                status: res.status.to_string(),
                 reason: String::new(),
                 run_id: Some(res.run_id.clone()),
                 exit_code: Some(outcome.as_ref().map_or_else(Error::exit_code, |_| 0)),
@@ -530,7 +578,7 @@ async fn execute(
                 error: outcome.as_ref().err().map(ToString::to_string),
                 run_results: Some(res.run_results.clone()),
             };
-            let line = format!(
+            let line = crate::redact::redact(&format!(
                 "backfill: period {} {} in {:.1}s (run {}){}",
                 status.period,
                 status.status,
@@ -541,7 +589,7 @@ async fn execute(
                     .as_ref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
-            );
+            ));
             match (&bar, progress) {
                 (Some(bar), _) => {
                     bar.println(line);
@@ -598,10 +646,18 @@ mod tests {
 
     #[test]
     fn a_period_is_published_only_when_its_latest_run_succeeded_and_no_lock_is_left() {
+        let run = |status| LatestRun {
+            started_at: "t".into(),
+            run_id: "r".into(),
+            status,
+            previous_run_id: None,
+        };
         let ok = PeriodState {
-            latest: Some(("t".into(), "r".into(), "success".into())),
+            latest: Some(run(Status::Success)),
+            published_run: Some("r".into()),
             locked: false,
             all_partitions: true,
+            stale: false,
         };
         assert!(ok.published() && !ok.failed());
         let killed = PeriodState {
@@ -610,10 +666,15 @@ mod tests {
         };
         assert!(!killed.published() && killed.failed());
         let failed = PeriodState {
-            latest: Some(("t".into(), "r".into(), "failed".into())),
+            latest: Some(run(Status::Failed)),
             ..ok.clone()
         };
         assert!(!failed.published() && failed.failed());
+        let stale = PeriodState {
+            stale: true,
+            ..ok.clone()
+        };
+        assert!(!stale.published() && !stale.failed());
         let deleted = PeriodState {
             all_partitions: false,
             ..ok

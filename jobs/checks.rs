@@ -41,6 +41,22 @@ pub enum CheckType {
     Relationships,
     /// The latest `column` date is at most `max_age_days` before the as-of date.
     Freshness,
+    /// Built in (the publish gate, `gate:`): the share of a required source's rows quarantined.
+    QuarantinedShare,
+    /// Built in (the publish gate): the data covers the period.
+    DataCoverage,
+    /// Built in (the publish gate): a rerun does not shrink a published partition.
+    Shrink,
+}
+
+impl CheckType {
+    /// Whether the check is the publish gate's own (configured under `gate:`, not `checks:`).
+    pub fn is_built_in(self) -> bool {
+        matches!(
+            self,
+            CheckType::QuarantinedShare | CheckType::DataCoverage | CheckType::Shrink
+        )
+    }
 }
 
 /// One check of pipeline.yaml.
@@ -84,7 +100,7 @@ pub struct CheckConfig {
 }
 
 /// The outcome of one check, for the run results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// The check's name.
     pub name: String,
@@ -132,6 +148,12 @@ impl CheckConfig {
 
     /// Checks that the fields the check type needs are present.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.check.is_built_in() {
+            return Err(format!(
+                "{}: this check is the publish gate's own; configure it under `gate:`",
+                self.display_name()
+            ));
+        }
         let need_column = matches!(
             self.check,
             CheckType::NotNull
@@ -186,6 +208,18 @@ impl CheckConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the check reads a personal-data column (e-mail, name, phone, birth date,
+    /// income: the contract's personal columns), whose values must not appear in samples.
+    pub fn reads_personal_data(&self) -> bool {
+        let personal = |c: &str| {
+            crate::extract::contract::SOURCES
+                .iter()
+                .flat_map(|s| s.columns.iter())
+                .any(|col| col.pii && col.name.eq_ignore_ascii_case(c))
+        };
+        self.column.as_deref().is_some_and(personal) || self.columns.iter().any(|c| personal(c))
     }
 
     /// SQL returning (failing, total) and SQL returning a sample of failing values.
@@ -291,6 +325,9 @@ impl CheckConfig {
                     )),
                 )
             }
+            CheckType::QuarantinedShare | CheckType::DataCoverage | CheckType::Shrink => {
+                (format!("SELECT CAST(0 AS BIGINT), count(*) FROM {t}"), None)
+            }
             CheckType::Freshness => {
                 let age = self.max_age_days.unwrap_or(0);
                 let as_of = period.as_of;
@@ -346,18 +383,24 @@ pub async fn run_checks(
     ctx: &SessionContext,
     checks: &[CheckConfig],
     period: &Period,
+    config_file: &str,
     outcomes: &mut Vec<CheckOutcome>,
 ) -> Result<()> {
-    for check in checks {
+    for (i, check) in checks.iter().enumerate() {
         let name = check.display_name();
         let (count_sql, sample_sql) = check.queries(period);
-        let batches = ctx
-            .sql(&count_sql)
-            .await
-            .context(|| format!("check `{name}` on table `{}`", check.table))?
-            .collect()
-            .await
-            .context(|| format!("check `{name}`"))?;
+        // a check that cannot be planned names a table or column that does not exist: that is
+        // the job definition's mistake (`validate` catches it before any run)
+        let df = ctx.sql(&count_sql).await.map_err(|e| {
+            Error::config(
+                config_file,
+                format!(
+                    "`checks[{i}]` ({name}): {}; fix the table or column name",
+                    crate::error::engine_message(&e)
+                ),
+            )
+        })?;
+        let batches = df.collect().await.context(|| format!("check `{name}`"))?;
         let (failing, total) = (first_i64(&batches, 0), first_i64(&batches, 1));
         let fraction = if total == 0 {
             if failing > 0 { 1.0 } else { 0.0 }
@@ -371,7 +414,7 @@ pub async fn run_checks(
             fraction <= check.tolerance
         };
         let wanted = !passed || check.check == CheckType::Freshness;
-        let sample = match (&sample_sql, wanted) {
+        let mut sample = match (&sample_sql, wanted) {
             (Some(sql), true) => strings(
                 &ctx.sql(sql)
                     .await
@@ -382,8 +425,23 @@ pub async fn run_checks(
             ),
             _ => Vec::new(),
         };
+        // failing values of a personal-data column never reach the record or the log
+        if check.reads_personal_data() {
+            sample = sample
+                .iter()
+                .map(|v| crate::redact::mask_personal(v))
+                .collect();
+        }
         let detail = match check.check {
-            CheckType::RowCount => format!("{total} rows; bounds {:?}..{:?}", check.min, check.max),
+            CheckType::RowCount => format!(
+                "{total} rows; {}",
+                match (check.min, check.max) {
+                    (Some(lo), Some(hi)) => format!("between {lo} and {hi} expected"),
+                    (Some(lo), None) => format!("at least {lo} expected"),
+                    (None, Some(hi)) => format!("at most {hi} expected"),
+                    (None, None) => "no bounds".into(),
+                }
+            ),
             CheckType::Freshness => format!(
                 "latest {} is {}; as of {} at most {} days old allowed",
                 check.column.as_deref().unwrap_or(""),

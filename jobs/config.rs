@@ -52,6 +52,9 @@ pub struct PipelineConfig {
     /// Data-quality checks on stage, model and output tables.
     #[serde(default)]
     pub checks: Vec<crate::checks::CheckConfig>,
+    /// The publish gate: what a run must satisfy before it may replace a published period.
+    #[serde(default)]
+    pub gate: crate::gate::GateConfig,
     /// Per-bucket object-store options (`s3://bucket: {aws_endpoint: ..., ...}`, object_store's
     /// keys), which replace the environment for that bucket. Values may use `${env:VAR}`;
     /// secrets (keys, tokens, passwords) must.
@@ -119,6 +122,10 @@ pub struct SourceConfig {
     /// Whether a missing extract is an error. `orders` is always required.
     #[serde(default)]
     pub required: bool,
+    /// The share of a required source's rows that may be quarantined before the run is refused
+    /// (default: `gate.max_quarantined_share`).
+    #[serde(default)]
+    pub max_quarantined_share: Option<f64>,
 }
 
 fn default_delimiter() -> char {
@@ -382,11 +389,46 @@ impl PipelineConfig {
         Error::config(self.file.display(), format!("`{key}`: {message}"))
     }
 
+    /// Resolves a location and refuses credentials written into its URL (they would not be used
+    /// by the stores, and would be echoed wherever the location is shown).
+    fn location(&self, key: &str, text: &str) -> Result<String> {
+        let resolved = self.resolve(text).map_err(|m| self.err(key, m))?;
+        if crate::redact::has_url_credentials(&resolved) {
+            return Err(self.err(
+                key,
+                "the URL holds credentials (`user:secret@`); remove them and give them through the environment or `stores:` with ${env:VAR} references",
+            ));
+        }
+        Ok(resolved)
+    }
+
     fn validate(&mut self) -> Result<()> {
         if self.version != 1 {
             return Err(self.err("version", "only version 1 is supported"));
         }
         self.register_stores()?;
+        if self.lock_stale_after_minutes < 1 {
+            return Err(self.err(
+                "lock_stale_after_minutes",
+                "must be at least 1: a lock younger than this belongs to a live run, and 0 would let a second run take the lock of one that is still computing",
+            ));
+        }
+        for (k, v) in &self.stages.params {
+            let key = format!("stages.params.{k}");
+            if crate::stages::is_built_in_param(k) {
+                return Err(self.err(
+                    &key,
+                    format!("`{k}` is a built-in parameter set by the run from its period and sources; choose another name"),
+                ));
+            }
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(self.err(&key, "a parameter name uses letters, digits and `_` only"));
+            }
+            crate::stages::literal(v).map_err(|m| self.err(&key, m))?;
+        }
+        self.gate
+            .validate()
+            .map_err(|(k, m)| self.err(&format!("gate.{k}"), m))?;
         if !self.sources.contains_key("orders") {
             return Err(self.err("sources", "an `orders` source is required"));
         }
@@ -421,13 +463,18 @@ impl PipelineConfig {
                     "must be one ASCII character",
                 ));
             }
-            self.resolve(&s.location)
-                .map_err(|m| self.err(&format!("sources.{name}.location"), m))?;
+            if let Some(share) = s.max_quarantined_share
+                && !(0.0..=1.0).contains(&share)
+            {
+                return Err(self.err(
+                    &format!("sources.{name}.max_quarantined_share"),
+                    "must be a fraction in [0, 1]",
+                ));
+            }
+            self.location(&format!("sources.{name}.location"), &s.location)?;
         }
-        self.resolve(&self.warehouse)
-            .map_err(|m| self.err("warehouse", m))?;
-        self.resolve(&self.scratch)
-            .map_err(|m| self.err("scratch", m))?;
+        self.location("warehouse", &self.warehouse)?;
+        self.location("scratch", &self.scratch)?;
         crate::engine::Engine::resolve(self.engine.kind, self.engine.scheduler.as_deref())
             .map_err(|m| self.err("engine", m))?;
         self.engine
@@ -485,24 +532,40 @@ impl PipelineConfig {
         Ok(())
     }
 
-    /// Resolves `stores:` and hands each bucket's options to [`crate::storage`].
+    /// Resolves `stores:` and hands each bucket's options to [`crate::storage`]. Only options
+    /// that cannot carry a secret (region, endpoint, flags; [`crate::storage::is_clear_text_option`])
+    /// may be written in the file; every other one must be a `${env:VAR}` reference as its whole
+    /// value, and its resolved value is redacted wherever it would appear. A clear-text URL
+    /// option (an endpoint, a proxy) may not hold `user:password@`.
     fn register_stores(&self) -> Result<()> {
         for (root, options) in &self.stores {
             let mut pairs = Vec::new();
             for (k, v) in options {
                 let key = format!("stores.{root}.{k}");
-                let secret = ["secret", "token", "password", "sas"]
-                    .iter()
-                    .any(|w| k.contains(w))
-                    || k.ends_with("_key");
                 let v = v.trim();
-                if secret && !(v.starts_with("${env:") && v.ends_with('}')) {
+                let clear_text = crate::storage::is_clear_text_option(root, k)
+                    .map_err(|e| self.err(&format!("stores.{root}"), e))?;
+                let env_ref = v.starts_with("${env:")
+                    && v.ends_with('}')
+                    && v.matches("${").count() == 1
+                    && v.matches('}').count() == 1;
+                if !clear_text && !env_ref {
                     return Err(self.err(
                         &key,
-                        "a secret must not be written in the file: use a `${env:VAR}` reference",
+                        "this option can carry a secret, so it must not be written in the file: make the whole value a `${env:VAR}` reference",
                     ));
                 }
-                pairs.push((k.clone(), self.resolve(v).map_err(|m| self.err(&key, m))?));
+                let resolved = self.resolve(v).map_err(|m| self.err(&key, m))?;
+                if clear_text && crate::redact::has_url_credentials(&resolved) {
+                    return Err(self.err(
+                        &key,
+                        "the URL holds credentials (`user:secret@`): give them through their own options as ${env:VAR} references",
+                    ));
+                }
+                if !clear_text {
+                    crate::redact::register_secret(&resolved);
+                }
+                pairs.push((k.clone(), resolved));
             }
             let pairs: Vec<(&str, &str)> = pairs
                 .iter()

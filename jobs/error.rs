@@ -60,6 +60,16 @@ pub enum Error {
         /// What failed and the likely fix.
         message: String,
     },
+    /// Another run holds the period's lock.
+    #[error("storage error at {url}: {message}")]
+    PeriodLocked {
+        /// The lock object.
+        url: String,
+        /// The run id of the run that holds it.
+        holder: String,
+        /// Who holds it since when, and what to do.
+        message: String,
+    },
     /// Error-severity data-quality checks failed; nothing was published.
     #[error("data-quality checks failed, nothing published: {0}")]
     DataQuality(String),
@@ -94,8 +104,10 @@ impl Error {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::Stage { .. } => exit_code::CONFIG,
             Error::DataQuality(_) => exit_code::DATA_QUALITY,
-            Error::Source { .. } | Error::Storage { .. } => exit_code::SOURCE_OR_STORAGE,
-            Error::Engine { source, .. } => match source.as_ref() {
+            Error::Source { .. } | Error::Storage { .. } | Error::PeriodLocked { .. } => {
+                exit_code::SOURCE_OR_STORAGE
+            }
+            Error::Engine { source, .. } => match source.find_root() {
                 datafusion::error::DataFusionError::ObjectStore(_)
                 | datafusion::error::DataFusionError::IoError(_) => exit_code::SOURCE_OR_STORAGE,
                 datafusion::error::DataFusionError::Plan(_)
@@ -145,6 +157,24 @@ impl Error {
             message: message.to_string(),
         }
     }
+}
+
+/// The query engine's message for a user: the root cause, without DataFusion's wrapping
+/// (contexts, diagnostics) or its variant names.
+pub fn engine_message(e: &datafusion::error::DataFusionError) -> String {
+    let root = e.find_root();
+    let text = root.to_string();
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "Execution error: ",
+        "SQL error: ",
+    ] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    text
 }
 
 /// Attaches context to query-engine results.

@@ -13,13 +13,16 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod generate;
+pub mod layout;
 pub mod models;
 pub mod period;
 pub mod publish;
+pub mod quality;
+pub mod redact;
 pub mod report;
 pub mod run;
-pub mod spill;
 pub mod stages;
 pub mod storage;
 

@@ -9,6 +9,20 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `eprintln!` through [`crm_pipeline::redact`]: no secret reaches the terminal or a log file.
+macro_rules! eprintln_redacted {
+    ($($t:tt)*) => {
+        eprintln!("{}", crm_pipeline::redact::redact(&format!($($t)*)))
+    };
+}
+
+/// `println!` through [`crm_pipeline::redact`] (the summary line included).
+macro_rules! println_redacted {
+    ($($t:tt)*) => {
+        println!("{}", crm_pipeline::redact::redact(&format!($($t)*)))
+    };
+}
+
 use crm_pipeline::config::{Overrides, PipelineConfig};
 use crm_pipeline::error::{Error, Result, exit_code};
 use crm_pipeline::generate::{GenerateOptions, OutputFormat};
@@ -105,6 +119,8 @@ struct RunArgs {
     /// Publish partitions even when they have no rows.
     #[arg(long)]
     allow_empty: bool,
+    #[command(flatten)]
+    gates: GateArgs,
     /// After a successful publish, write the period's HTML report (see `report`).
     #[arg(long)]
     report: bool,
@@ -143,6 +159,34 @@ struct BackfillArgs {
     /// Publish partitions even when they have no rows.
     #[arg(long)]
     allow_empty: bool,
+    #[command(flatten)]
+    gates: GateArgs,
+}
+
+/// The publish gate's overrides (README "Publishing guarantees"): each opens one gate.
+#[derive(Args, Debug, Clone, Copy)]
+struct GateArgs {
+    /// Publish even if a table's partition would lose more than `gate.max_shrink` of its rows
+    /// (or customer_features of its revenue), e.g. after a corrected extract.
+    #[arg(long)]
+    allow_shrink: bool,
+    /// Publish a period that starts more than `gate.max_days_beyond_data` days after the
+    /// newest valid order.
+    #[arg(long)]
+    allow_beyond_data: bool,
+    /// Compute a period that has not closed yet (its as-of date is today or later).
+    #[arg(long)]
+    allow_open_period: bool,
+}
+
+impl GateArgs {
+    fn allowances(self) -> crm_pipeline::gate::Allowances {
+        crm_pipeline::gate::Allowances {
+            open_period: self.allow_open_period,
+            beyond_data: self.allow_beyond_data,
+            shrink: self.allow_shrink,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -215,7 +259,7 @@ fn init_logging(format: LogFormat, verbose: u8) {
         EnvFilter::try_from_env("CRM_PIPELINE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(crm_pipeline::redact::RedactingStderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder
@@ -238,7 +282,7 @@ async fn dispatch(command: Command) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln_redacted!("error: {e}");
             e.exit_code()
         }
     }
@@ -290,6 +334,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         period,
         run_id: a.run_id.clone().unwrap_or_else(run::new_run_id),
         allow_empty: a.allow_empty,
+        allow: a.gates.allowances(),
         command: std::env::args().collect(),
         config_text: text,
         previous_ready: None,
@@ -302,7 +347,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         let (key, value) = match write_report(&cfg, &results.period).await {
             Ok(url) => ("report", url),
             Err(e) => {
-                eprintln!(
+                eprintln_redacted!(
                     "warning: the tables were published but the report failed: {e}; rerun `crm-pipeline report --period {}`",
                     results.period
                 );
@@ -312,9 +357,9 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         summary[key] = serde_json::Value::String(value);
     }
     if let Err(e) = &outcome {
-        eprintln!("error: {e}");
+        eprintln_redacted!("error: {e}");
     }
-    println!("{summary}");
+    println_redacted!("{summary}");
     Ok(outcome
         .map(|_| exit_code::SUCCESS)
         .unwrap_or_else(|e| e.exit_code()))
@@ -333,6 +378,7 @@ async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
             _ => Selection::All,
         },
         allow_empty: a.allow_empty,
+        allow: a.gates.allowances(),
         backfill_id: backfill::new_backfill_id(),
         command: std::env::args().collect(),
         config_text: text,
@@ -344,12 +390,12 @@ async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
     };
     let (results, outcome) = backfill::backfill(Arc::new(cfg), &opts).await;
     if !results.periods.is_empty() {
-        eprint!("\n{}", results.table());
+        eprint!("\n{}", crm_pipeline::redact::redact(&results.table()));
     }
     if let Err(e) = &outcome {
-        eprintln!("error: {e}");
+        eprintln_redacted!("error: {e}");
     }
-    println!("{}", results.summary());
+    println_redacted!("{}", results.summary());
     Ok(results.exit_code)
 }
 
@@ -362,21 +408,21 @@ async fn cmd_validate(a: JobArgs) -> Result<i32> {
             .resolve(&src.location)
             .map_err(|m| Error::config(cfg.file.display(), m))?;
         match crm_pipeline::extract::check_source(name, src, &location).await {
-            Ok(summary) => println!("source {name}: {summary}"),
+            Ok(summary) => println_redacted!("source {name}: {summary}"),
             Err(e) => problems.push(e),
         }
     }
-    println!(
+    println_redacted!(
         "{} stages and models plan cleanly; {} outputs declared",
         plan.steps.len(),
         cfg.outputs.len()
     );
     if problems.is_empty() {
-        println!("valid");
+        println_redacted!("valid");
         Ok(exit_code::SUCCESS)
     } else {
         for p in &problems {
-            eprintln!("error: {p}");
+            eprintln_redacted!("error: {p}");
         }
         Ok(problems
             .iter()
@@ -389,7 +435,7 @@ async fn cmd_validate(a: JobArgs) -> Result<i32> {
 fn cmd_plan(a: JobArgs) -> Result<i32> {
     let (cfg, _) = load(&a)?;
     let plan = run::plan(&cfg)?;
-    println!("{:<4} {:<28} {:<18} depends on", "#", "step", "kind");
+    println_redacted!("{:<4} {:<28} {:<18} depends on", "#", "step", "kind");
     for (i, s) in plan.steps.iter().enumerate() {
         let deps = plan
             .depends_on
@@ -406,12 +452,12 @@ fn cmd_plan(a: JobArgs) -> Result<i32> {
             .filter(|x| !x.is_empty())
             .collect::<Vec<_>>()
             .join(", ");
-        println!("{:<4} {:<28} {:<18} {}", i + 1, s.name(), s.kind(), all);
+        println_redacted!("{:<4} {:<28} {:<18} {}", i + 1, s.name(), s.kind(), all);
     }
-    println!("\noutputs (partitioned by period):");
+    println_redacted!("\noutputs (partitioned by period):");
     for (name, o) in &cfg.outputs {
         let cols = o.column_types(name)?.len();
-        println!(
+        println_redacted!(
             "  {name:<24} from {:<24} {cols} columns{}",
             o.from,
             if o.enabled { "" } else { " (disabled)" }
@@ -432,7 +478,7 @@ async fn cmd_report(a: ReportArgs) -> Result<i32> {
     let (cfg, _) = load(&a.job)?;
     let period = Period::parse(cfg.period.grain, &a.period)?;
     let url = write_report(&cfg, &period.label()).await?;
-    println!("{url}");
+    println_redacted!("{url}");
     Ok(exit_code::SUCCESS)
 }
 
@@ -462,7 +508,7 @@ async fn cmd_generate(a: GenerateArgs) -> Result<i32> {
     };
     let summary =
         crm_pipeline::generate::generate(&opts, Arc::clone(out.store()), out.prefix()).await?;
-    println!("{summary}");
+    println_redacted!("{summary}");
     Ok(exit_code::SUCCESS)
 }
 
@@ -475,7 +521,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
     let manifest =
         match crm_pipeline::generate::read_manifest(Arc::clone(raw.store()), raw.prefix()).await? {
             Some(m) => {
-                eprintln!(
+                eprintln_redacted!(
                     "using the sample data in {} ({} customers)",
                     raw_dir.display(),
                     m.customers
@@ -483,7 +529,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
                 m
             }
             None => {
-                eprintln!(
+                eprintln_redacted!(
                     "generating {} customers of sample data into {} ...",
                     a.customers,
                     raw_dir.display()
@@ -520,20 +566,21 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
         period,
         run_id: run::new_run_id(),
         allow_empty: false,
+        allow: Default::default(),
         command: std::env::args().collect(),
         config_text: text.clone(),
         previous_ready: None,
     };
     // the period before it first, so growth, stability and migration have something to compare
     let previous = period.previous();
-    eprintln!("running period {} first ...", previous.label());
+    eprintln_redacted!("running period {} first ...", previous.label());
     let (prev_results, prev_outcome) = run::run(&cfg, &opts_for(previous)).await;
     if let Err(e) = prev_outcome {
-        eprintln!("error: {e}");
-        println!("{}", prev_results.summary());
+        eprintln_redacted!("error: {e}");
+        println_redacted!("{}", prev_results.summary());
         return Ok(e.exit_code());
     }
-    eprintln!(
+    eprintln_redacted!(
         "running period {} (as of {}) ...",
         period.label(),
         period.as_of
@@ -541,34 +588,36 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
     let opts = opts_for(period);
     let (results, outcome) = run::run(&cfg, &opts).await;
     if let Err(e) = &outcome {
-        eprintln!("error: {e}");
+        eprintln_redacted!("error: {e}");
     } else {
-        eprintln!(
+        eprintln_redacted!(
             "\nwrote {} partitions for period {} in {:.1}s:",
             results.outputs.len(),
             results.period,
             results.seconds
         );
         for o in &results.outputs {
-            eprintln!("  {:<22} {:>9} rows  {}", o.table, o.rows, o.location);
+            eprintln_redacted!("  {:<22} {:>9} rows  {}", o.table, o.rows, o.location);
         }
         let quarantined: u64 = results
             .sources
             .iter()
             .flat_map(|s| s.quarantined.values())
             .sum();
-        eprintln!("  quarantined rows: {quarantined} (see the quarantine table for reasons)");
-        eprintln!("  run results: {}", results.run_results);
+        eprintln_redacted!(
+            "  quarantined rows: {quarantined} (see the quarantine table for reasons)"
+        );
+        eprintln_redacted!("  run results: {}", results.run_results);
         match write_report(&cfg, &results.period).await {
-            Ok(url) => eprintln!("  report: {url}"),
-            Err(e) => eprintln!("  report: not written: {e}"),
+            Ok(url) => eprintln_redacted!("  report: {url}"),
+            Err(e) => eprintln_redacted!("  report: not written: {e}"),
         }
-        eprintln!(
+        eprintln_redacted!(
             "\nquery it, e.g. with DuckDB:\n  SELECT * FROM read_parquet('{}/segment_summary/*/*.parquet', hive_partitioning = true);",
             warehouse_dir.display()
         );
     }
-    println!("{}", results.summary());
+    println_redacted!("{}", results.summary());
     Ok(outcome
         .map(|_| exit_code::SUCCESS)
         .unwrap_or_else(|e| e.exit_code()))

@@ -218,6 +218,110 @@ pub fn set_store_options(root: &str, options: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
+/// Store options that cannot carry a secret, by object_store's canonical key name: these may be
+/// written in pipeline.yaml as they are. Every other option (keys, tokens, passwords, SAS,
+/// customer encryption keys, proxy URLs that may embed a password, service-account keys) must
+/// come from the environment.
+const CLEAR_TEXT_OPTIONS: &[&str] = &[
+    // S3
+    "aws_region",
+    "aws_default_region",
+    "aws_bucket",
+    "aws_endpoint",
+    "aws_endpoint_url_s3",
+    "aws_endpoint_url_sts",
+    "aws_virtual_hosted_style_request",
+    "aws_s3_express",
+    "aws_imdsv1_fallback",
+    "aws_metadata_endpoint",
+    "aws_unsigned_payload",
+    "aws_checksum_algorithm",
+    "aws_container_credentials_relative_uri",
+    "aws_web_identity_token_file",
+    "aws_role_arn",
+    "aws_role_session_name",
+    "aws_skip_signature",
+    "aws_copy_if_not_exists",
+    "aws_conditional_put",
+    "aws_disable_tagging",
+    "aws_request_payer",
+    "aws_server_side_encryption",
+    "aws_sse_kms_key_id",
+    "aws_sse_bucket_key_enabled",
+    // GCS
+    "google_bucket",
+    "google_base_url",
+    "google_service_account",
+    "google_application_credentials",
+    "google_skip_signature",
+    // Azure
+    "azure_storage_account_name",
+    "azure_storage_tenant_id",
+    "azure_storage_authority_host",
+    "azure_storage_use_emulator",
+    "azure_use_fabric_endpoint",
+    "azure_storage_endpoint",
+    "azure_msi_endpoint",
+    "azure_object_id",
+    "azure_msi_resource_id",
+    "azure_federated_token_file",
+    "azure_use_azure_cli",
+    "azure_skip_signature",
+    "azure_container_name",
+    "azure_disable_tagging",
+    // HTTP client settings shared by every store
+    "allow_http",
+    "allow_invalid_certificates",
+    "connect_timeout",
+    "default_content_type",
+    "http1_only",
+    "http2_only",
+    "http2_keep_alive_interval",
+    "http2_keep_alive_timeout",
+    "http2_keep_alive_while_idle",
+    "http2_max_frame_size",
+    "pool_idle_timeout",
+    "pool_max_idle_per_host",
+    "proxy_excludes",
+    "randomize_addresses",
+    "timeout",
+    "user_agent",
+];
+
+/// Whether the store option `key` of the bucket `root` may be written in clear text (see
+/// [`CLEAR_TEXT_OPTIONS`]); an unknown key is an error that names it.
+pub fn is_clear_text_option(root: &str, key: &str) -> std::result::Result<bool, String> {
+    let unknown = || {
+        format!(
+            "unknown store option `{key}` for {root}; use object_store's keys, e.g. aws_endpoint, aws_access_key_id, aws_secret_access_key, aws_region"
+        )
+    };
+    let scheme = root.split("://").next().unwrap_or("");
+    let canonical: String = match scheme {
+        "s3" | "s3a" => key
+            .parse::<object_store::aws::AmazonS3ConfigKey>()
+            .map_err(|_| unknown())?
+            .as_ref()
+            .to_string(),
+        "gs" | "gcs" => key
+            .parse::<object_store::gcp::GoogleConfigKey>()
+            .map_err(|_| unknown())?
+            .as_ref()
+            .to_string(),
+        "az" | "azure" | "abfs" | "abfss" | "adl" => key
+            .parse::<object_store::azure::AzureConfigKey>()
+            .map_err(|_| unknown())?
+            .as_ref()
+            .to_string(),
+        other => {
+            return Err(format!(
+                "store options are for s3://, gs:// and az:// buckets, not `{other}` ({root})"
+            ));
+        }
+    };
+    Ok(CLEAR_TEXT_OPTIONS.contains(&canonical.as_str()))
+}
+
 fn store_options(url: &Url) -> Option<Options> {
     let guard = registry().lock().unwrap_or_else(|p| p.into_inner());
     guard.get(&store_key(url)).cloned()
@@ -433,6 +537,32 @@ mod tests {
         );
         assert!(Location::parse("s3://opt-bucket/wh").is_ok());
         assert!(store_options(&to_url("s3://other-bucket/wh").unwrap()).is_none());
+    }
+
+    #[test]
+    fn only_options_that_cannot_carry_a_secret_are_clear_text() {
+        for (root, key) in [
+            ("s3://b", "aws_region"),
+            ("s3://b", "endpoint"),
+            ("s3://b", "aws_conditional_put"),
+            ("gs://b", "google_service_account"),
+            ("az://c", "azure_storage_account_name"),
+        ] {
+            assert_eq!(is_clear_text_option(root, key), Ok(true), "{root} {key}");
+        }
+        for (root, key) in [
+            ("s3://b", "aws_secret_access_key"),
+            ("s3://b", "aws_access_key_id"),
+            ("s3://b", "aws_sse_customer_key_base64"),
+            ("s3://b", "proxy_url"),
+            ("s3://b", "aws_session_token"),
+            ("gs://b", "google_service_account_key"),
+            ("az://c", "azure_storage_account_key"),
+            ("az://c", "azure_storage_sas_key"),
+        ] {
+            assert_eq!(is_clear_text_option(root, key), Ok(false), "{root} {key}");
+        }
+        assert!(is_clear_text_option("s3://b", "aws_endpont").is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The raw extracts the pipeline accepts: canonical names and required columns, as in
-//! CONTRACT.md ("Raw extracts (input)"). Users map their own column names to these in
+//! The raw extracts the pipeline accepts: canonical names, required columns, personal data and
+//! timestamps (docs/contract.md, "Raw extracts"). Users map their own column names to these in
 //! pipeline.yaml.
 
 /// One canonical column of an extract.
@@ -11,6 +11,9 @@ pub struct SourceColumn {
     pub required: bool,
     /// Personal data that must never reach the warehouse (not even in quarantine).
     pub pii: bool,
+    /// A timestamp: read in the business time zone (`time_zone`); one with an explicit offset is
+    /// converted into it at extraction (see [`super::timestamps`]).
+    pub timestamp: bool,
 }
 
 /// One extract's canonical shape.
@@ -34,6 +37,7 @@ const fn req(name: &'static str) -> SourceColumn {
         name,
         required: true,
         pii: false,
+        timestamp: false,
     }
 }
 const fn opt(name: &'static str) -> SourceColumn {
@@ -41,6 +45,7 @@ const fn opt(name: &'static str) -> SourceColumn {
         name,
         required: false,
         pii: false,
+        timestamp: false,
     }
 }
 const fn pii(name: &'static str) -> SourceColumn {
@@ -48,6 +53,17 @@ const fn pii(name: &'static str) -> SourceColumn {
         name,
         required: false,
         pii: true,
+        timestamp: false,
+    }
+}
+
+/// A timestamp column, required or not.
+const fn ts(name: &'static str, required: bool) -> SourceColumn {
+    SourceColumn {
+        name,
+        required,
+        pii: false,
+        timestamp: true,
     }
 }
 
@@ -74,7 +90,7 @@ pub const SOURCES: &[SourceSchema] = &[
             opt("signup_date"),
             opt("acquisition_channel"),
             opt("membership_tier"),
-            opt("updated_at"),
+            ts("updated_at", false),
         ],
     },
     SourceSchema {
@@ -82,7 +98,7 @@ pub const SOURCES: &[SourceSchema] = &[
         columns: &[
             req("order_id"),
             req("customer_id"),
-            req("order_ts"),
+            ts("order_ts", true),
             req("total_amount"),
             opt("status"),
             opt("channel"),
@@ -119,7 +135,7 @@ pub const SOURCES: &[SourceSchema] = &[
         columns: &[
             opt("interaction_id"),
             req("customer_id"),
-            req("ts"),
+            ts("ts", true),
             opt("channel"),
             opt("type"),
             opt("satisfaction"),
@@ -141,8 +157,8 @@ pub const SOURCES: &[SourceSchema] = &[
         columns: &[
             req("campaign_id"),
             req("customer_id"),
-            req("contacted_ts"),
-            opt("responded_ts"),
+            ts("contacted_ts", true),
+            ts("responded_ts", false),
             opt("converted_order_id"),
         ],
     },
@@ -150,7 +166,7 @@ pub const SOURCES: &[SourceSchema] = &[
         name: "surveys",
         columns: &[
             req("customer_id"),
-            req("survey_ts"),
+            ts("survey_ts", true),
             opt("nps"),
             opt("satisfaction"),
         ],

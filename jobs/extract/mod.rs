@@ -10,6 +10,7 @@
 
 pub mod contract;
 mod parse;
+pub mod timestamps;
 
 use std::sync::Arc;
 
@@ -28,11 +29,14 @@ use contract::SourceSchema;
 /// Rows per landed Parquet file written from one input file.
 const LANDING_CHUNK_ROWS: usize = 500_000;
 
-/// The landed schema of a source: file, line number, then every canonical column as text.
+/// The landed schema of a source: file, line number, the normalisations made at extraction
+/// (comma-separated, e.g. `ts_offset_converted`; the staging SQL adds them to `_notes`), then
+/// every canonical column as text.
 pub fn landing_schema(schema: &SourceSchema) -> SchemaRef {
     let mut fields = vec![
         Field::new("_source_file", DataType::Utf8, false),
         Field::new("_row_number", DataType::Int64, false),
+        Field::new("_landing_notes", DataType::Utf8, true),
     ];
     fields.extend(
         schema
@@ -122,25 +126,37 @@ impl Rejects {
     }
 }
 
-/// Builds landed batches column by column.
+/// Builds landed batches column by column; timestamp columns are brought into the business
+/// time zone on the way ([`timestamps`]).
 pub(crate) struct LandingBuilder {
     schema: SchemaRef,
     file: String,
     file_col: StringBuilder,
     row_col: Int64Builder,
+    notes_col: StringBuilder,
     cols: Vec<StringBuilder>,
+    timestamp: Vec<bool>,
+    tz: chrono_tz::Tz,
     rows: usize,
 }
 
 impl LandingBuilder {
-    pub(crate) fn new(schema: SchemaRef, file: &str) -> Self {
-        let ncols = schema.fields().len() - 2;
+    pub(crate) fn new(
+        schema: SchemaRef,
+        source: &SourceSchema,
+        tz: chrono_tz::Tz,
+        file: &str,
+    ) -> Self {
+        let ncols = schema.fields().len() - 3;
         Self {
             schema,
             file: file.to_string(),
             file_col: StringBuilder::new(),
             row_col: Int64Builder::new(),
+            notes_col: StringBuilder::new(),
             cols: (0..ncols).map(|_| StringBuilder::new()).collect(),
+            timestamp: source.columns.iter().map(|c| c.timestamp).collect(),
+            tz,
             rows: 0,
         }
     }
@@ -149,8 +165,23 @@ impl LandingBuilder {
     pub(crate) fn append<'a>(&mut self, row: i64, mut value: impl FnMut(usize) -> Option<&'a str>) {
         self.file_col.append_value(&self.file);
         self.row_col.append_value(row);
+        let mut notes: Vec<&'static str> = Vec::new();
         for (i, c) in self.cols.iter_mut().enumerate() {
-            c.append_option(value(i));
+            match value(i) {
+                Some(text) if self.timestamp.get(i).copied().unwrap_or(false) => {
+                    let (t, note) = timestamps::normalise(text, self.tz);
+                    if let Some(n) = note {
+                        notes.push(n);
+                    }
+                    c.append_value(t.as_ref());
+                }
+                v => c.append_option(v),
+            }
+        }
+        if notes.is_empty() {
+            self.notes_col.append_null();
+        } else {
+            self.notes_col.append_value(notes.join(","));
         }
         self.rows += 1;
     }
@@ -163,6 +194,7 @@ impl LandingBuilder {
         let mut arrays: Vec<ArrayRef> = vec![
             Arc::new(self.file_col.finish()),
             Arc::new(self.row_col.finish()),
+            Arc::new(self.notes_col.finish()),
         ];
         arrays.extend(
             self.cols
@@ -185,6 +217,10 @@ pub(crate) struct ParsedFile {
 
 /// Lands every configured source under `<scratch>/landing/`; returns what was read.
 pub async fn land_sources(cfg: &PipelineConfig, scratch: &Location) -> Result<Vec<LandedSource>> {
+    let tz: chrono_tz::Tz = cfg
+        .time_zone
+        .parse()
+        .map_err(|_| Error::config(cfg.file.display(), "`time_zone`: not an IANA time zone"))?;
     let mut out = Vec::new();
     for (name, src) in &cfg.sources {
         let schema = contract::source_schema(name)
@@ -192,7 +228,7 @@ pub async fn land_sources(cfg: &PipelineConfig, scratch: &Location) -> Result<Ve
         let location = cfg.resolve(&src.location).map_err(|m| {
             Error::config(cfg.file.display(), format!("sources.{name}.location: {m}"))
         })?;
-        out.push(land_source(name, src, schema, &location, scratch).await?);
+        out.push(land_source(name, src, schema, &location, scratch, tz).await?);
     }
     Ok(out)
 }
@@ -203,12 +239,16 @@ async fn land_source(
     schema: &'static SourceSchema,
     location: &str,
     scratch: &Location,
+    tz: chrono_tz::Tz,
 ) -> Result<LandedSource> {
     let loc = Location::parse(location)?;
-    let files = list_files(&loc, location).await.map_err(|e| match e {
-        Error::Storage { message, .. } => Error::source(name, location, message),
-        other => other,
-    })?;
+    let mut skipped = Vec::new();
+    let files = list_files(&loc, location, &mut skipped)
+        .await
+        .map_err(|e| match e {
+            Error::Storage { message, .. } => Error::source(name, location, message),
+            other => other,
+        })?;
     let mut landed = LandedSource {
         name: name.to_string(),
         location: location.to_string(),
@@ -217,8 +257,11 @@ async fn land_source(
         rows_read: 0,
         rejected: Default::default(),
         landed: Vec::new(),
-        warnings: Vec::new(),
+        warnings: skipped,
     };
+    for w in &landed.warnings {
+        tracing::warn!(source = name, "{w}");
+    }
     if files.is_empty() {
         if src.required {
             return Err(Error::source(
@@ -258,7 +301,7 @@ async fn land_source(
                     .await
                     .map_err(|e| Error::source(&name, &url, crate::storage::explain(&e)))?;
                 let parsed = tokio::task::spawn_blocking(move || {
-                    parse::parse_file(&bytes, &url, &name, &src, schema, lschema)
+                    parse::parse_file(&bytes, &url, &name, &src, schema, lschema, tz)
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("parser task failed: {e}")))??;
@@ -307,7 +350,7 @@ pub async fn check_source(name: &str, src: &SourceConfig, location: &str) -> Res
     let schema = contract::source_schema(name)
         .ok_or_else(|| Error::config("pipeline.yaml", format!("unknown source `{name}`")))?;
     let loc = Location::parse(location)?;
-    let files = list_files(&loc, location).await?;
+    let files = list_files(&loc, location, &mut Vec::new()).await?;
     let Some(first) = files.first() else {
         return if src.required {
             Err(Error::source(
@@ -328,7 +371,15 @@ pub async fn check_source(name: &str, src: &SourceConfig, location: &str) -> Res
         .bytes()
         .await
         .map_err(|e| Error::source(name, &url, crate::storage::explain(&e)))?;
-    let parsed = parse::parse_file(&bytes, &url, name, src, schema, landing_schema(schema))?;
+    let parsed = parse::parse_file(
+        &bytes,
+        &url,
+        name,
+        src,
+        schema,
+        landing_schema(schema),
+        chrono_tz::Tz::UTC,
+    )?;
     Ok(format!(
         "{} file(s), first has {} rows and every required column",
         files.len(),
@@ -352,14 +403,30 @@ pub fn land_csv_bytes(
         columns: Default::default(),
         delimiter: ',',
         required: false,
+        max_quarantined_share: None,
     };
-    let parsed = parse::parse_file(bytes, label, source, &src, schema, landing_schema(schema))?;
+    let parsed = parse::parse_file(
+        bytes,
+        label,
+        source,
+        &src,
+        schema,
+        landing_schema(schema),
+        chrono_tz::Tz::UTC,
+    )?;
     Ok((parsed.batches, parsed.rejects.len()))
 }
 
-/// Lists the data files of a location: a glob, a folder or a single file. Names starting with
-/// `_` or `.` (markers such as `_SUCCESS`, checksums) are skipped. Sorted by path.
-pub async fn list_files(loc: &Location, original: &str) -> Result<Vec<ObjectMeta>> {
+/// Lists the data files of a location: a glob, a folder or a single file. Files and folders
+/// whose names start with `_` or `.` below the location (markers such as `_SUCCESS`, Spark's
+/// `_temporary/`, `.snapshot/`, checksums) are skipped, as Spark and Hive do. On the local
+/// filesystem symbolic links are not followed: a file reached through a link is skipped, with a
+/// warning in `skipped` naming it (never its content). Sorted by path.
+pub async fn list_files(
+    loc: &Location,
+    original: &str,
+    skipped: &mut Vec<String>,
+) -> Result<Vec<ObjectMeta>> {
     let store = loc.store();
     let last = original.rsplit('/').next().unwrap_or("");
     let (prefix, pattern) = if last.contains('*') || last.contains('?') {
@@ -373,25 +440,80 @@ pub async fn list_files(loc: &Location, original: &str) -> Result<Vec<ObjectMeta
     };
     if pattern.is_none() && !original.ends_with('/') {
         match store.head(&prefix).await {
-            Ok(meta) => return Ok(vec![meta]),
+            Ok(meta) => {
+                if loc.is_local() && is_linked(&prefix, None) {
+                    skipped.push(format!(
+                        "skipped {original}: a symbolic link (links are not followed)"
+                    ));
+                    return Ok(Vec::new());
+                }
+                return Ok(vec![meta]);
+            }
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(Error::storage(original, crate::storage::explain(&e))),
         }
     }
+    let depth = prefix.parts().count();
     let mut files: Vec<ObjectMeta> = store
         .list(Some(&prefix))
         .try_filter(|m| {
+            let parts: Vec<String> = m
+                .location
+                .parts()
+                .skip(depth)
+                .map(|p| p.as_ref().to_string())
+                .collect();
+            let hidden = parts
+                .iter()
+                .any(|p| p.starts_with('_') || p.starts_with('.'));
             let name = m.location.filename().unwrap_or("");
-            let keep = !name.starts_with('_')
-                && !name.starts_with('.')
-                && pattern.as_deref().is_none_or(|p| glob_match(p, name));
+            let keep = !hidden && pattern.as_deref().is_none_or(|p| glob_match(p, name));
             futures::future::ready(keep)
         })
         .try_collect()
         .await
         .map_err(|e| Error::storage(original, crate::storage::explain(&e)))?;
+    if loc.is_local() {
+        files.retain(|m| {
+            let linked = is_linked(&m.location, Some(&prefix));
+            if linked {
+                let rel: Vec<String> = m
+                    .location
+                    .parts()
+                    .skip(depth)
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                skipped.push(format!(
+                    "skipped {}: reached through a symbolic link (links are not followed out of or inside a source's location)",
+                    rel.join("/")
+                ));
+            }
+            !linked
+        });
+    }
     files.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(files)
+}
+
+/// Whether a local object is a symbolic link or is reached through one below `root`: its real
+/// path differs from its path under the real path of `root` (the root itself may be a link).
+fn is_linked(path: &object_store::path::Path, root: Option<&object_store::path::Path>) -> bool {
+    let fs = |p: &object_store::path::Path| std::path::PathBuf::from(format!("/{}", p.as_ref()));
+    let file = fs(path);
+    let Ok(real) = std::fs::canonicalize(&file) else {
+        return true;
+    };
+    match root {
+        Some(root) => {
+            let root = fs(root);
+            let (Ok(real_root), Ok(rel)) = (std::fs::canonicalize(&root), file.strip_prefix(&root))
+            else {
+                return true;
+            };
+            real != real_root.join(rel)
+        }
+        None => std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink()),
+    }
 }
 
 /// Matches `*` (any run) and `?` (one character) in a file name.

@@ -18,6 +18,7 @@ pub(crate) fn parse_file(
     src: &SourceConfig,
     schema: &SourceSchema,
     lschema: SchemaRef,
+    tz: chrono_tz::Tz,
 ) -> Result<ParsedFile> {
     let err = |m: String| Error::source(name, url, m);
     if bytes.is_empty() {
@@ -31,11 +32,68 @@ pub(crate) fn parse_file(
             required_list(schema)
         )));
     }
-    match src.format {
-        SourceFormat::Csv => parse_csv(decompress(bytes), url, name, src, schema, lschema),
-        SourceFormat::Jsonl => parse_jsonl(decompress(bytes), url, name, src, schema, lschema),
-        SourceFormat::Parquet => parse_parquet(bytes, url, name, src, schema, lschema),
+    if src.format != SourceFormat::Parquet
+        && let Some(encoding) = utf16(bytes)
+    {
+        return Err(err(format!(
+            "the file is {encoding} text, not UTF-8: re-export it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)"
+        )));
     }
+    match src.format {
+        SourceFormat::Csv => parse_csv(decompress(bytes), url, name, src, schema, lschema, tz),
+        SourceFormat::Jsonl => parse_jsonl(decompress(bytes), url, name, src, schema, lschema, tz),
+        SourceFormat::Parquet => parse_parquet(bytes, url, name, src, schema, lschema, tz),
+    }
+}
+
+/// `Some("UTF-16 (little-endian)")` when the bytes look like UTF-16: a byte-order mark, or NUL
+/// bytes in every other position of the first line (a UTF-8 CSV has none).
+fn utf16(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xff, 0xfe, ..] => return Some("UTF-16 (little-endian)"),
+        [0xfe, 0xff, ..] => return Some("UTF-16 (big-endian)"),
+        _ => {}
+    }
+    let head = &bytes[..bytes.len().min(256)];
+    if head.len() < 4 {
+        return None;
+    }
+    let nul_at = |parity: usize| {
+        head.iter()
+            .enumerate()
+            .filter(|(i, b)| i % 2 == parity && **b == 0)
+            .count()
+    };
+    let half = head.len() / 2;
+    if nul_at(1) * 10 >= half * 9 {
+        Some("UTF-16 (little-endian)")
+    } else if nul_at(0) * 10 >= half * 9 {
+        Some("UTF-16 (big-endian)")
+    } else {
+        None
+    }
+}
+
+/// A header name as it may appear in a message: a header is the only file content ever
+/// echoed, and only when it looks like one (a name of letters, digits and a few marks).
+fn shown_name(h: &str) -> String {
+    let plain = h.len() <= 120
+        && h.chars()
+            .all(|c| c.is_alphanumeric() || " _-.#()/;|".contains(c));
+    if plain {
+        format!("`{h}`")
+    } else {
+        format!("[{} characters withheld]", h.chars().count())
+    }
+}
+
+/// The header names for a message: at most 30, each as [`shown_name`] shows it.
+fn shown_header(header: &[String]) -> String {
+    let mut names: Vec<String> = header.iter().take(30).map(|h| shown_name(h)).collect();
+    if header.len() > 30 {
+        names.push(format!("... {} more", header.len() - 30));
+    }
+    names.join(", ")
 }
 
 fn required_list(schema: &SourceSchema) -> String {
@@ -82,6 +140,30 @@ fn map_columns(
             .map(String::as_str)
             .unwrap_or(c.name);
         let idx = find(wanted);
+        if let Some(i) = idx {
+            let same: Vec<usize> = header
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.eq_ignore_ascii_case(&header[i]))
+                .map(|(j, _)| j + 1)
+                .collect();
+            if same.len() > 1 {
+                return Err(Error::source(
+                    name,
+                    url,
+                    format!(
+                        "the header names {} {} times (columns {}): the job cannot tell which one is `{}`; fix the export, or rename one of them and map it under `sources.{name}.columns`",
+                        shown_name(&header[i]),
+                        same.len(),
+                        same.iter()
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        c.name
+                    ),
+                ));
+            }
+        }
         if idx.is_none() && c.required {
             missing.push(if wanted == c.name {
                 format!("`{}`", c.name)
@@ -92,7 +174,7 @@ fn map_columns(
         map.push(idx);
     }
     if !missing.is_empty() {
-        let found = header.join(", ");
+        let found = shown_header(header);
         let mut hint = format!(
             "add the column(s), or map them in pipeline.yaml under `sources.{name}.columns` (canonical: file column)"
         );
@@ -121,11 +203,11 @@ fn map_columns(
         ));
     }
     let used: Vec<usize> = map.iter().flatten().copied().collect();
-    let extra: Vec<&str> = header
+    let extra: Vec<String> = header
         .iter()
         .enumerate()
         .filter(|(i, h)| !used.contains(i) && !h.is_empty())
-        .map(|(_, h)| h.as_str())
+        .map(|(_, h)| shown_name(h))
         .collect();
     if !extra.is_empty() {
         warnings.push(format!(
@@ -143,6 +225,7 @@ fn parse_csv(
     src: &SourceConfig,
     schema: &SourceSchema,
     lschema: SchemaRef,
+    tz: chrono_tz::Tz,
 ) -> Result<ParsedFile> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(src.delimiter as u8)
@@ -190,7 +273,7 @@ fn parse_csv(
         rows_read: 0,
         warnings,
     };
-    let mut builder = LandingBuilder::new(lschema, url);
+    let mut builder = LandingBuilder::new(lschema, schema, tz, url);
     let mut last_line = 1u64;
     loop {
         match rdr.read_byte_record(&mut record) {
@@ -269,6 +352,7 @@ fn parse_jsonl(
     src: &SourceConfig,
     schema: &SourceSchema,
     lschema: SchemaRef,
+    tz: chrono_tz::Tz,
 ) -> Result<ParsedFile> {
     let mut text = Vec::new();
     reader.read_to_end(&mut text).map_err(|e| {
@@ -286,7 +370,7 @@ fn parse_jsonl(
         rows_read: 0,
         warnings: Vec::new(),
     };
-    let mut builder = LandingBuilder::new(lschema, url);
+    let mut builder = LandingBuilder::new(lschema, schema, tz, url);
     let keys: Vec<&str> = schema
         .columns
         .iter()
@@ -315,8 +399,18 @@ fn parse_jsonl(
                     } else {
                         String::from_utf8_lossy(trimmed).into_owned()
                     };
-                    out.rejects
-                        .push(format!("malformed_json: {e}"), url, line_no, raw);
+                    // the parser's own message may quote the row's content: name the position only
+                    let what = match e.classify() {
+                        serde_json::error::Category::Data => "not a JSON object",
+                        serde_json::error::Category::Eof => "the line ends inside a value",
+                        _ => "invalid JSON",
+                    };
+                    out.rejects.push(
+                        format!("malformed_json: {what} at column {}", e.column()),
+                        url,
+                        line_no,
+                        raw,
+                    );
                     continue;
                 }
             };
@@ -365,6 +459,7 @@ fn parse_parquet(
     src: &SourceConfig,
     schema: &SourceSchema,
     lschema: SchemaRef,
+    tz: chrono_tz::Tz,
 ) -> Result<ParsedFile> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let bytes = bytes::Bytes::copy_from_slice(bytes);
@@ -418,7 +513,7 @@ fn parse_parquet(
             };
             cols.push(col);
         }
-        let mut b = LandingBuilder::new(lschema.clone(), url);
+        let mut b = LandingBuilder::new(lschema.clone(), schema, tz, url);
         for r in 0..batch.num_rows() {
             row += 1;
             b.append(row, |k| {
@@ -433,7 +528,7 @@ fn parse_parquet(
     }
     if out.batches.is_empty() {
         out.batches
-            .push(LandingBuilder::new(lschema, url).finish()?);
+            .push(LandingBuilder::new(lschema, schema, tz, url).finish()?);
     }
     Ok(out)
 }

@@ -1,23 +1,28 @@
 //! Step 4: publish partitions and run results.
 //!
 //! Each output table's rows are cast to the contract schema declared in pipeline.yaml, sorted by
-//! the table's key (deterministic files), stamped with `run_id`, and written under a run-scoped
-//! staging folder `<warehouse>/_staging/<run_id>/<table>/period=<P>/`. Only when every table of
-//! the run is staged are the partitions swapped into `<warehouse>/<table>/period=<P>/`; a rerun
-//! replaces the partition, never appends. Files are named after the run
-//! (`part-<run_id>-00000.parquet`), so no published file is ever overwritten in place.
+//! the table's key (deterministic files), stamped with `run_id`, and written under the
+//! attempt's staging folder `<warehouse>/_staging/<run_id>/attempt-<n>/<table>/period=<P>/`.
+//! Only when every table of the run is staged, checked and through the publish gate are the
+//! partitions swapped into `<warehouse>/<table>/period=<P>/`, all tables together or none
+//! ([`swap`]); a rerun replaces the partition, never appends. Files are named after the run and
+//! attempt (`part-<run_id>-00000.parquet`, `part-<run_id>-a2-00000.parquet` for a retry), so no
+//! published file is ever overwritten in place.
 //!
-//! The swap, per store (the guarantee readers get; README "Publishing guarantees"):
+//! What a reader of one partition sees during the swap, per store (README "Publishing
+//! guarantees"):
 //! - local filesystem: one atomic exchange of the two folders on Linux (`renameat2`
-//!   `RENAME_EXCHANGE`), else two renames on one filesystem; a reader sees the old files or the new
-//!   ones, never a mix.
+//!   `RENAME_EXCHANGE`), else two renames on one filesystem; the old files or the new ones,
+//!   never a mix.
 //! - object stores (S3, GCS, Azure): there is no rename of a prefix. The new run's files are
-//!   copied in first, then the previous runs' files are deleted. Every object is written whole
-//!   (a put is atomic), a partition is never empty or partly written, and no file a reader has
-//!   opened changes; but a reader that lists the partition between the first copy and the last
-//!   delete sees both runs' files (duplicate rows, told apart by `run_id`). If the job dies in
-//!   that window, the next run of the period removes the older files.
+//!   copied in first (for every table), then the previous runs' files are deleted. Every object
+//!   is written whole, a partition is never empty or partly written, and no file a reader has
+//!   opened changes; but a reader that lists the partition between the copy and the delete sees
+//!   both runs' files (duplicate rows, told apart by `run_id`).
 pub mod lock;
+pub mod swap;
+
+pub use swap::{PublishLog, publish, recover};
 
 use std::sync::Arc;
 
@@ -31,10 +36,12 @@ use datafusion::arrow::util::display::FormatOptions;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ColumnType;
 use crate::error::{Error, Result};
+use crate::layout::{Attempt, Layout};
+use crate::period::Period;
 use crate::storage::Location;
 
 /// Rows per Parquet file of a published partition.
@@ -66,7 +73,7 @@ pub fn contract_schema(columns: &[(String, ColumnType)]) -> SchemaRef {
 }
 
 /// One partition staged by this run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StagedPartition {
     /// Table name.
     pub table: String,
@@ -79,26 +86,31 @@ pub struct StagedPartition {
     /// Where the partition is published.
     pub location: String,
     /// Columns produced upstream but not in the contract (dropped).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_columns: Vec<String>,
 }
 
-/// Writes one output table's partition into the run's staging area.
+/// Writes one output table's partition into the attempt's staging area.
 pub struct PartitionWriter<'a> {
-    warehouse: &'a Location,
-    run_id: &'a str,
+    layout: &'a Layout,
+    attempt: &'a Attempt,
     table: &'a str,
-    period: &'a str,
+    period: &'a Period,
     columns: Vec<(String, ColumnType)>,
     key: Vec<String>,
 }
 
 impl<'a> PartitionWriter<'a> {
-    /// A writer for `table`'s partition `period` in `warehouse`.
-    pub fn new(warehouse: &'a Location, run_id: &'a str, table: &'a str, period: &'a str) -> Self {
+    /// A writer for `table`'s partition of `period`, staged by `attempt`.
+    pub fn new(
+        layout: &'a Layout,
+        attempt: &'a Attempt,
+        table: &'a str,
+        period: &'a Period,
+    ) -> Self {
         Self {
-            warehouse,
-            run_id,
+            layout,
+            attempt,
             table,
             period,
             columns: Vec::new(),
@@ -119,10 +131,8 @@ impl<'a> PartitionWriter<'a> {
     }
 
     fn staging(&self) -> Location {
-        self.warehouse.join(&format!(
-            "_staging/{}/{}/period={}",
-            self.run_id, self.table, self.period
-        ))
+        self.layout
+            .staged_partition(self.attempt, self.table, self.period)
     }
 
     /// Casts, sorts and writes `batches`; returns what was staged.
@@ -136,7 +146,7 @@ impl<'a> PartitionWriter<'a> {
         let mut offset = 0;
         loop {
             let len = ROWS_PER_FILE.min(total - offset);
-            let name = part_name(self.run_id, files.len());
+            let name = part_name(&self.attempt.file_tag(), files.len());
             write_parquet(
                 &staging,
                 &staging.path_of(&name),
@@ -152,13 +162,10 @@ impl<'a> PartitionWriter<'a> {
         }
         Ok(StagedPartition {
             table: self.table.to_string(),
-            period: self.period.to_string(),
+            period: self.period.label(),
             rows: total as u64,
             files,
-            location: self
-                .warehouse
-                .join(&format!("{}/period={}", self.table, self.period))
-                .to_string(),
+            location: self.layout.partition(self.table, self.period).to_string(),
             dropped_columns: dropped,
         })
     }
@@ -208,7 +215,7 @@ impl<'a> PartitionWriter<'a> {
             cols.push(cast);
         }
         cols.push(Arc::new(StringArray::from_iter_values(
-            std::iter::repeat_n(self.run_id, n),
+            std::iter::repeat_n(self.attempt.run_id.as_str(), n),
         )));
         let dropped = input
             .schema()
@@ -243,9 +250,10 @@ impl<'a> PartitionWriter<'a> {
     }
 }
 
-/// The name of a published file: run-scoped, so a rerun never overwrites a file in place.
-pub fn part_name(run_id: &str, index: usize) -> String {
-    let run: String = run_id
+/// The name of a published file: run- and attempt-scoped ([`Attempt::file_tag`]), so a rerun or
+/// a retry never overwrites a file in place.
+pub fn part_name(tag: &str, index: usize) -> String {
+    let run: String = tag
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
@@ -258,163 +266,9 @@ pub fn part_name(run_id: &str, index: usize) -> String {
     format!("part-{run}-{index:05}.parquet")
 }
 
-/// Moves every staged partition of a run into place, replacing what was there.
-pub async fn publish(warehouse: &Location, run_id: &str, staged: &[StagedPartition]) -> Result<()> {
-    for (i, p) in staged.iter().enumerate() {
-        fault_point(
-            if i == 0 {
-                "publish:after_staging"
-            } else {
-                "publish:mid_swap"
-            },
-            &p.period,
-        );
-        let rel = format!("{}/period={}", p.table, p.period);
-        let from = warehouse.join(&format!("_staging/{run_id}/{rel}"));
-        let to = warehouse.join(&rel);
-        if warehouse.is_local() {
-            swap_local(
-                &from,
-                &to,
-                &warehouse.join(&format!("_staging/{run_id}/_replaced/{rel}")),
-            )?;
-        } else {
-            replace_objects(&from, &to, &p.files).await?;
-        }
-    }
-    Ok(())
-}
-
-/// TEST-ONLY fault injection, for the crash-safety tests (tests/integration/faults.rs): when the
-/// environment variable `CRM_PIPELINE_FAULT` names this point (`publish:after_staging`: every
-/// partition staged, none swapped; `publish:mid_swap`: the first partition swapped, the others
-/// not), optionally restricted to one period with `@<period>` (e.g.
-/// `publish:mid_swap@2024-05`), the process aborts on the spot, like a `kill -9`. Never set it
-/// in production.
-fn fault_point(point: &str, period: &str) {
-    let Ok(spec) = std::env::var("CRM_PIPELINE_FAULT") else {
-        return;
-    };
-    let (name, only) = match spec.split_once('@') {
-        Some((n, p)) => (n, Some(p)),
-        None => (spec.as_str(), None),
-    };
-    if name == point && only.is_none_or(|p| p == period) {
-        eprintln!("CRM_PIPELINE_FAULT={spec}: aborting at {point} (period {period})");
-        std::process::abort();
-    }
-}
-
-fn local_path(loc: &Location) -> Result<std::path::PathBuf> {
-    url::Url::parse(&loc.url())
-        .ok()
-        .and_then(|u| u.to_file_path().ok())
-        .ok_or_else(|| Error::Internal(format!("{loc} is not a local path")))
-}
-
-/// Swaps the staged partition into place on one filesystem. On Linux, when a partition is
-/// already published, one `renameat2(RENAME_EXCHANGE)` exchanges the two folders atomically: a
-/// reader sees the old partition or the new one, never a mix and never nothing, and a kill at any
-/// instant leaves one of them published. Elsewhere (or on a filesystem without exchange) the old
-/// partition is renamed aside first, then the new one into place, with a short window in which the
-/// folder is absent. The old partition ends up under `aside` (removed with the run's staging).
-fn swap_local(from: &Location, to: &Location, aside: &Location) -> Result<()> {
-    let (from, to, aside) = (local_path(from)?, local_path(to)?, local_path(aside)?);
-    let io = |what: &str, p: &std::path::Path, e: std::io::Error| {
-        Error::storage(
-            p.display(),
-            format!("{what}: {e}; check free space and write permission on the warehouse"),
-        )
-    };
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io("creating the table folder", parent, e))?;
-    }
-    if to.exists() {
-        if exchange(&from, &to).map_err(|e| io("exchanging the partitions", &to, e))? {
-            // `from` now holds the old partition: move it aside with the run's staging
-            if let Some(parent) = aside.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| io("creating the staging folder", parent, e))?;
-            }
-            std::fs::rename(&from, &aside)
-                .map_err(|e| io("moving the old partition aside", &from, e))?;
-            return Ok(());
-        }
-        if let Some(parent) = aside.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| io("creating the staging folder", parent, e))?;
-        }
-        std::fs::rename(&to, &aside).map_err(|e| io("moving the old partition aside", &to, e))?;
-    }
-    std::fs::rename(&from, &to).map_err(|e| io("moving the new partition into place", &to, e))?;
-    Ok(())
-}
-
-/// Atomically exchanges two paths (Linux `renameat2` with `RENAME_EXCHANGE`); Ok(false) where
-/// the platform or filesystem cannot.
-#[cfg(target_os = "linux")]
-fn exchange(a: &std::path::Path, b: &std::path::Path) -> std::io::Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &std::path::Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    };
-    let (ca, cb) = (c(a)?, c(b)?);
-    // SAFETY: both are valid NUL-terminated paths that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => Ok(false),
-        _ => Err(e),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn exchange(_: &std::path::Path, _: &std::path::Path) -> std::io::Result<bool> {
-    Ok(false)
-}
-
-/// Object stores have no rename: copy the staged (run-scoped) files in, then delete every other
-/// file of the partition. Readers listing in between see both runs' files (module docs).
-async fn replace_objects(from: &Location, to: &Location, files: &[String]) -> Result<()> {
-    let store = to.store();
-    for f in files {
-        store
-            .copy(&from.path_of(f), &to.path_of(f))
-            .await
-            .map_err(|e| Error::storage(to.join(f), crate::storage::explain(&e)))?;
-    }
-    let existing: Vec<Path> = store
-        .list(Some(to.prefix()))
-        .map_ok(|m| m.location)
-        .try_collect()
-        .await
-        .map_err(|e| Error::storage(to, crate::storage::explain(&e)))?;
-    for p in existing {
-        if !files.iter().any(|f| p.filename() == Some(f.as_str())) {
-            store
-                .delete(&p)
-                .await
-                .map_err(|e| Error::storage(to.url_of(&p), crate::storage::explain(&e)))?;
-        }
-    }
-    Ok(())
-}
-
 /// Removes a local folder if it is empty (no-op elsewhere: object stores have no folders).
 pub fn remove_if_empty(loc: &Location) {
-    if let (true, Ok(p)) = (loc.is_local(), local_path(loc)) {
+    if let (true, Ok(p)) = (loc.is_local(), swap::local_path(loc)) {
         let _ = std::fs::remove_dir(p);
     }
 }
@@ -422,7 +276,7 @@ pub fn remove_if_empty(loc: &Location) {
 /// Deletes everything under a location (best effort for scratch cleanup).
 pub async fn remove_all(loc: &Location) -> Result<()> {
     if loc.is_local() {
-        let p = local_path(loc)?;
+        let p = swap::local_path(loc)?;
         if p.exists() {
             std::fs::remove_dir_all(&p)
                 .map_err(|e| Error::storage(loc, format!("cleaning up: {e}")))?;
@@ -476,53 +330,4 @@ pub async fn write_parquet(
         .await
         .map_err(|e| Error::storage(loc.url_of(path), crate::storage::explain(&e)))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn loc(p: &std::path::Path) -> Location {
-        Location::parse(&p.display().to_string()).unwrap()
-    }
-
-    #[test]
-    fn a_swap_puts_the_new_partition_in_place_and_the_old_one_aside() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (from, to, aside) = (
-            tmp.path().join("staging/t/period=1"),
-            tmp.path().join("t/period=1"),
-            tmp.path().join("staging/_replaced/t/period=1"),
-        );
-        std::fs::create_dir_all(&from).unwrap();
-        std::fs::write(from.join("new.parquet"), "new").unwrap();
-        // first publish: nothing to replace
-        swap_local(&loc(&from), &loc(&to), &loc(&aside)).unwrap();
-        assert!(to.join("new.parquet").is_file() && !from.exists() && !aside.exists());
-        // a rerun: exchanged (Linux) or moved aside, either way old aside and new in place
-        std::fs::create_dir_all(&from).unwrap();
-        std::fs::write(from.join("newer.parquet"), "newer").unwrap();
-        swap_local(&loc(&from), &loc(&to), &loc(&aside)).unwrap();
-        assert!(to.join("newer.parquet").is_file());
-        assert!(!to.join("new.parquet").exists());
-        assert!(aside.join("new.parquet").is_file());
-        assert!(!from.exists());
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn exchange_swaps_two_folders_atomically() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-        std::fs::create_dir_all(&a).unwrap();
-        std::fs::create_dir_all(&b).unwrap();
-        std::fs::write(a.join("x"), "a").unwrap();
-        std::fs::write(b.join("y"), "b").unwrap();
-        if exchange(&a, &b).unwrap() {
-            assert!(a.join("y").is_file() && b.join("x").is_file());
-        } else {
-            // a filesystem without exchange: nothing moved, the caller falls back to renames
-            assert!(a.join("x").is_file() && b.join("y").is_file());
-        }
-    }
 }

@@ -4,7 +4,10 @@
 //! A stage refers to extracts as `raw.<source>` and to other stages and model outputs by name;
 //! the run order is derived from those references (never from file order), and a cycle or an
 //! unknown name is an error that names it. SQL takes the period as parameters (`${as_of}`,
-//! `${period_start}`, `${period_end}`, `${period}`) plus the values under `stages.params`.
+//! `${period_start}`, `${period_end}`, `${period}`, ...) plus the values under `stages.params`;
+//! every parameter is replaced by one typed SQL literal ([`literal`]: `${as_of}` is
+//! `DATE '2024-06-30'`, a string is quoted and escaped), so write `WHERE d <= ${as_of}`, never
+//! `'${as_of}'`.
 //!
 //! A staging stage may output three metadata columns that the runner strips: `_reject_reason`
 //! (non-null rows go to quarantine with that reason), `_notes` (comma-separated normalisations,
@@ -113,13 +116,59 @@ fn stage_err(name: &str, file: &Path, message: impl std::fmt::Display) -> Error 
     }
 }
 
+/// The built-in SQL parameters (set by the run from its period and sources; `has_<source>` as
+/// well). A `stages.params` entry may not reuse one of these names.
+pub const BUILT_IN_PARAMS: &[&str] = &[
+    "as_of",
+    "period_start",
+    "period_end",
+    "period",
+    "previous_period_start",
+    "previous_period_end",
+    "holdout_days",
+    "calibration_end",
+];
+
+/// Whether `name` is a built-in parameter (`has_<source>` included).
+pub fn is_built_in_param(name: &str) -> bool {
+    BUILT_IN_PARAMS.contains(&name) || name.starts_with("has_")
+}
+
+/// A text value as a SQL string literal (single quotes doubled).
+pub fn string_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A `stages.params` value as one typed SQL literal: a number (finite), a boolean
+/// (`TRUE`/`FALSE`) or a quoted, escaped string. Lists and maps are refused.
+pub fn literal(value: &serde_yaml_ng::Value) -> std::result::Result<String, String> {
+    use serde_yaml_ng::Value;
+    match value {
+        Value::Bool(b) => Ok(if *b { "TRUE" } else { "FALSE" }.into()),
+        Value::Number(n) => {
+            let text = n.to_string();
+            match n.as_f64() {
+                Some(f) if f.is_finite() => Ok(text),
+                _ => Err(format!("`{text}` is not a finite number")),
+            }
+        }
+        Value::String(s) => Ok(string_literal(s)),
+        Value::Null => Ok("NULL".into()),
+        Value::Tagged(t) => literal(&t.value),
+        Value::Sequence(_) | Value::Mapping(_) => Err(
+            "must be a number, a boolean or a string (lists and maps cannot be SQL literals)"
+                .into(),
+        ),
+    }
+}
+
 #[cfg(test)]
 fn placeholder_params() -> BTreeMap<String, String> {
     let mut p = BTreeMap::new();
     for k in ["as_of", "period_start", "period_end"] {
-        p.insert(k.to_string(), "2000-01-01".to_string());
+        p.insert(k.to_string(), "DATE '2000-01-01'".to_string());
     }
-    p.insert("period".into(), "2000-01".into());
+    p.insert("period".into(), "'2000-01'".into());
     p
 }
 
@@ -135,7 +184,7 @@ pub fn substitute_params(
         let replaced = crate::config::substitute(line, |name| {
             params.get(name).cloned().ok_or_else(|| {
                 format!(
-                    "line {}: unknown parameter `${{{name}}}`; built-ins are as_of, period_start, period_end, period; add others under `stages.params` in pipeline.yaml",
+                    "line {}: unknown parameter `${{{name}}}`; built-ins are as_of, period_start, period_end, period, previous_period_start, previous_period_end, calibration_end, holdout_days and has_<source>; add others under `stages.params` in pipeline.yaml",
                     i + 1
                 )
             })
@@ -250,7 +299,26 @@ mod tests {
                 .contains("line 2: unknown parameter `${asof}`"),
             "{e}"
         );
-        let ok = substitute_params("SELECT DATE '${as_of}'", &p, "s", Path::new("s.sql")).unwrap();
+        let ok = substitute_params("SELECT ${as_of}", &p, "s", Path::new("s.sql")).unwrap();
         assert_eq!(ok.trim(), "SELECT DATE '2000-01-01'");
+    }
+
+    #[test]
+    fn parameters_are_typed_literals_never_sql_text() {
+        use serde_yaml_ng::Value;
+        let v = |y: &str| serde_yaml_ng::from_str::<Value>(y).unwrap();
+        assert_eq!(literal(&v("90")).unwrap(), "90");
+        assert_eq!(literal(&v("0.2")).unwrap(), "0.2");
+        assert_eq!(literal(&v("true")).unwrap(), "TRUE");
+        assert_eq!(literal(&v("'2000-01-01'")).unwrap(), "'2000-01-01'");
+        // a quote in a value stays inside its literal
+        assert_eq!(
+            literal(&v("\"2000-01-01' OR 1=1 --\"")).unwrap(),
+            "'2000-01-01'' OR 1=1 --'"
+        );
+        assert!(literal(&v("[1, 2]")).is_err());
+        assert!(literal(&v(".nan")).is_err());
+        assert!(is_built_in_param("as_of") && is_built_in_param("has_orders"));
+        assert!(!is_built_in_param("min_valid_date"));
     }
 }

@@ -8,7 +8,7 @@ WITH per_campaign AS (
 contacts AS (
     SELECT
         c.customer_id,
-        c.responded_ts IS NOT NULL AND CAST(c.responded_ts AS DATE) <= DATE '${as_of}' AS responded,
+        c.responded_ts IS NOT NULL AND CAST(c.responded_ts AS DATE) <= ${as_of} AS responded,
         o.order_id IS NOT NULL                                          AS converted,
         coalesce(o.total_amount, CAST(0 AS DECIMAL(18, 4)))                        AS attributed_revenue,
         CAST(k.cost / p.contacts AS DECIMAL(18, 6))                     AS contact_cost
@@ -17,7 +17,7 @@ contacts AS (
     LEFT JOIN stg_campaigns k ON c.campaign_id = k.campaign_id
     LEFT JOIN int_orders o
         ON c.converted_order_id = o.order_id AND o.status = 'completed' AND o.customer_id = c.customer_id
-    WHERE CAST(c.contacted_ts AS DATE) <= DATE '${as_of}'
+    WHERE CAST(c.contacted_ts AS DATE) <= ${as_of}
 )
 SELECT
     customer_id,

@@ -8,14 +8,14 @@ SELECT
     count(DISTINCT CASE WHEN status = 'completed' THEN order_date END) AS purchase_days,
     sum(CASE WHEN status = 'completed' THEN total_amount END)          AS revenue,
     sum(CASE WHEN status = 'completed' THEN margin END)                AS margin,
-    sum(CASE WHEN status = 'completed' AND order_date >= DATE '${period_start}'
+    sum(CASE WHEN status = 'completed' AND order_date >= ${period_start}
              THEN total_amount END)                                     AS period_revenue,
-    sum(CASE WHEN status = 'completed' AND order_date >= DATE '${period_start}'
+    sum(CASE WHEN status = 'completed' AND order_date >= ${period_start}
              THEN 1 ELSE 0 END)                                         AS period_orders,
     sum(CASE WHEN status = 'completed'
-              AND order_date BETWEEN DATE '${previous_period_start}' AND DATE '${previous_period_end}'
+              AND order_date BETWEEN ${previous_period_start} AND ${previous_period_end}
              THEN 1 ELSE 0 END)                                         AS previous_period_orders,
-    max(CASE WHEN status = 'completed' AND order_date < DATE '${period_start}'
+    max(CASE WHEN status = 'completed' AND order_date < ${period_start}
              THEN order_date END)                                       AS last_order_before_period,
     sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END)              AS cancelled_orders,
     sum(CASE WHEN status = 'returned' THEN 1 ELSE 0 END)               AS returned_orders,

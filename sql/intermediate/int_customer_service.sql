@@ -9,7 +9,7 @@ WITH interactions AS (
         sum(satisfaction)                                               AS satisfaction_sum,
         count(satisfaction)                                             AS satisfaction_n
     FROM stg_interactions
-    WHERE interaction_date <= DATE '${as_of}'
+    WHERE interaction_date <= ${as_of}
     GROUP BY customer_id
 ),
 answers AS (
@@ -19,7 +19,7 @@ answers AS (
         satisfaction,
         row_number() OVER (PARTITION BY customer_id ORDER BY survey_ts DESC, nps) AS recency_rank
     FROM stg_surveys
-    WHERE CAST(survey_ts AS DATE) <= DATE '${as_of}'
+    WHERE CAST(survey_ts AS DATE) <= ${as_of}
 ),
 surveys AS (
     SELECT

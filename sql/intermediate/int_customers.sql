@@ -8,7 +8,7 @@ WITH ordered AS (
 known AS (
     SELECT
         *,
-        floor((arrow_cast(DATE '${as_of}', 'Int32') - arrow_cast(birth_date, 'Int32')) / 365.25) AS age_years
+        floor((arrow_cast(${as_of}, 'Int32') - arrow_cast(birth_date, 'Int32')) / 365.25) AS age_years
     FROM stg_customers
 )
 SELECT
@@ -40,4 +40,4 @@ FROM known k
 FULL OUTER JOIN ordered o ON k.customer_id = o.customer_id
 WHERE o.customer_id IS NOT NULL
    OR k.signup_date IS NULL
-   OR k.signup_date <= DATE '${as_of}'
+   OR k.signup_date <= ${as_of}

@@ -20,9 +20,10 @@ SELECT
     coalesce(p.price_tier = 'premium', false)                          AS is_premium,
     coalesce(
         p.launch_date <= o.order_date
-        AND p.launch_date > o.order_date - INTERVAL '${new_product_days} days',
+        -- days between the launch and the order (dates as day numbers)
+        AND arrow_cast(o.order_date, 'Int32') - arrow_cast(p.launch_date, 'Int32') < ${new_product_days},
         false)                                                          AS is_new
 FROM stg_order_items i
 JOIN stg_orders o ON i.order_id = o.order_id
 LEFT JOIN stg_products p ON i.product_id = p.product_id
-WHERE o.order_date <= DATE '${as_of}'
+WHERE o.order_date <= ${as_of}

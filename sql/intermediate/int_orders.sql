@@ -28,4 +28,4 @@ SELECT
     END                                                                 AS margin
 FROM stg_orders o
 LEFT JOIN baskets b ON o.order_id = b.order_id
-WHERE o.order_date <= DATE '${as_of}'
+WHERE o.order_date <= ${as_of}

@@ -11,20 +11,20 @@ WITH purchase_days AS (
 calibration AS (
     SELECT customer_id, min(order_date) AS first_day, max(order_date) AS last_day, count(*) AS days
     FROM purchase_days
-    WHERE order_date <= DATE '${calibration_end}'
+    WHERE order_date <= ${calibration_end}
     GROUP BY customer_id
 ),
 holdout AS (
     SELECT customer_id, count(*) AS purchases
     FROM purchase_days
-    WHERE order_date > DATE '${calibration_end}'
+    WHERE order_date > ${calibration_end}
     GROUP BY customer_id
 )
 SELECT
     c.customer_id,
     c.days - 1                                                          AS frequency,
     arrow_cast(c.last_day, 'Int32') - arrow_cast(c.first_day, 'Int32')  AS recency_days,
-    arrow_cast(DATE '${calibration_end}', 'Int32') - arrow_cast(c.first_day, 'Int32') AS age_days,
+    arrow_cast(${calibration_end}, 'Int32') - arrow_cast(c.first_day, 'Int32') AS age_days,
     coalesce(h.purchases, 0)                                            AS holdout_purchases
 FROM calibration c
 LEFT JOIN holdout h ON c.customer_id = h.customer_id

@@ -20,7 +20,7 @@ SELECT
     d.customer_id,
     count(*) - 1                                                        AS frequency,
     arrow_cast(max(d.order_date), 'Int32') - arrow_cast(f.first_day, 'Int32') AS recency_days,
-    arrow_cast(DATE '${as_of}', 'Int32') - arrow_cast(f.first_day, 'Int32') AS age_days,
+    arrow_cast(${as_of}, 'Int32') - arrow_cast(f.first_day, 'Int32') AS age_days,
     CAST(sum(CASE WHEN d.order_date > f.first_day THEN d.amount END) AS DOUBLE) / nullif(count(*) - 1, 0) AS monetary_value,
     CAST(sum(CASE WHEN d.order_date > f.first_day THEN d.margin END) AS DOUBLE) / nullif(count(*) - 1, 0) AS monetary_margin,
     sum(d.amount)                                                       AS total_amount,

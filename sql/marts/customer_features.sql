@@ -3,16 +3,16 @@
 -- with a completed order, after the first).
 SELECT
     c.customer_id,
-    DATE '${as_of}'                                                     AS as_of,
+    ${as_of}                                                     AS as_of,
     o.first_order_date,
     o.last_order_date,
-    arrow_cast(DATE '${as_of}', 'Int32') - arrow_cast(o.last_order_date, 'Int32') AS recency_days,
+    arrow_cast(${as_of}, 'Int32') - arrow_cast(o.last_order_date, 'Int32') AS recency_days,
     CASE WHEN o.purchase_days > 0 THEN o.purchase_days - 1 ELSE 0 END   AS frequency,
     coalesce(o.orders, 0)                                               AS orders,
     coalesce(o.revenue, CAST(0 AS DECIMAL(18, 4)))                                 AS revenue,
     coalesce(o.margin, CASE WHEN coalesce(o.orders, 0) = 0 THEN CAST(0 AS DECIMAL(18, 4)) END) AS margin,
     CAST(o.revenue AS DOUBLE) / nullif(o.orders, 0)                    AS avg_order_value,
-    arrow_cast(DATE '${as_of}', 'Int32')
+    arrow_cast(${as_of}, 'Int32')
         - arrow_cast(coalesce(c.signup_date, o.first_order_date), 'Int32') AS tenure_days,
     b.discount_share,
     b.premium_share,

@@ -3,7 +3,7 @@
 SELECT
     f.*,
     arrow_cast(f.as_of, 'Int32') - arrow_cast(f.first_order_date, 'Int32') AS days_since_first_order,
-    arrow_cast(DATE '${period_start}', 'Int32') - arrow_cast(f.last_order_before_period, 'Int32')
+    arrow_cast(${period_start}, 'Int32') - arrow_cast(f.last_order_before_period, 'Int32')
                                                                         AS days_without_purchase_before_period,
     v.clv,
     v.p_alive,

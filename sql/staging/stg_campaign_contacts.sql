@@ -4,6 +4,7 @@ WITH typed AS (
     SELECT
         _source_file,
         _row_number,
+        _landing_notes,
         nullif(trim(campaign_id), '')                                   AS campaign_id,
         nullif(trim(customer_id), '')                                   AS customer_id,
         nullif(trim(contacted_ts), '')                                  AS contacted_ts_text,
@@ -24,8 +25,11 @@ SELECT
         WHEN k.campaign_id IS NULL THEN 'unknown_campaign'
         WHEN ${has_customers} AND c.customer_id IS NULL THEN 'unknown_customer'
     END                                                                 AS _reject_reason,
-    CASE WHEN t.responded_ts_text IS NOT NULL AND t.responded_ts IS NULL
-         THEN 'invalid_responded_ts' END                                AS _notes,
+    nullif(concat_ws(',',
+        t._landing_notes,
+        CASE WHEN t.responded_ts_text IS NOT NULL AND t.responded_ts IS NULL
+             THEN 'invalid_responded_ts' END
+    ), '')                                                              AS _notes,
     t.campaign_id,
     t.customer_id,
     t.contacted_ts,

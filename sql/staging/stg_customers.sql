@@ -6,6 +6,7 @@ WITH typed AS (
     SELECT
         _source_file,
         _row_number,
+        _landing_notes,
         nullif(trim(customer_id), '')                                   AS customer_id,
         nullif(trim(email), '')                                         AS email_text,
         gender                                                          AS gender_raw,
@@ -43,6 +44,7 @@ SELECT
         WHEN version_rank > 1 THEN 'duplicate_customer'
     END                                                                 AS _reject_reason,
     nullif(concat_ws(',',
+        _landing_notes,
         CASE WHEN email_text IS NOT NULL
               AND NOT regexp_like(email_text, '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$')
              THEN 'invalid_email' END,

@@ -5,6 +5,7 @@ WITH typed AS (
     SELECT
         _source_file,
         _row_number,
+        _landing_notes,
         nullif(trim(interaction_id), '')                                AS interaction_id,
         nullif(trim(customer_id), '')                                   AS customer_id,
         nullif(trim(ts), '')                                            AS ts_text,
@@ -25,6 +26,7 @@ SELECT
         WHEN ${has_customers} AND c.customer_id IS NULL THEN 'unknown_customer'
     END                                                                 AS _reject_reason,
     nullif(concat_ws(',',
+        t._landing_notes,
         CASE WHEN t.type_text IS NOT NULL
               AND t.type_text NOT IN ('inquiry', 'complaint', 'suggestion', 'praise', 'other')
              THEN 'unknown_interaction_type' END,

@@ -8,6 +8,7 @@ WITH typed AS (
     SELECT
         _source_file,
         _row_number,
+        _landing_notes,
         nullif(trim(order_id), '')                                      AS order_id,
         nullif(trim(customer_id), '')                                   AS customer_id,
         nullif(trim(order_ts), '')                                      AS order_ts_text,
@@ -31,7 +32,7 @@ checked AS (
             WHEN t.customer_id IS NULL THEN 'missing_customer_id'
             WHEN t.order_ts_text IS NULL THEN 'missing_order_ts'
             WHEN t.order_ts IS NULL THEN 'invalid_order_ts'
-            WHEN t.order_ts < TIMESTAMP '${min_valid_date}' THEN 'order_ts_out_of_range'
+            WHEN t.order_ts < CAST(${min_valid_date} AS TIMESTAMP) THEN 'order_ts_out_of_range'
             WHEN t.total_amount_text IS NULL THEN 'missing_total_amount'
             WHEN t.total_amount IS NULL THEN 'invalid_total_amount'
             WHEN t.total_amount <= 0 THEN 'non_positive_amount'
@@ -58,6 +59,7 @@ SELECT
         WHEN occurrence > 1 THEN 'duplicate_order_id'
     END                                                                 AS _reject_reason,
     nullif(concat_ws(',',
+        _landing_notes,
         CASE WHEN channel_raw <> channel AND trim(channel_raw) <> '' THEN 'channel_normalised' END,
         CASE WHEN status NOT IN ('completed', 'cancelled', 'returned') THEN 'unknown_status' END
     ), '')                                                              AS _notes,

@@ -4,6 +4,7 @@ WITH typed AS (
     SELECT
         _source_file,
         _row_number,
+        _landing_notes,
         nullif(trim(customer_id), '')                                   AS customer_id,
         nullif(trim(survey_ts), '')                                     AS survey_ts_text,
         try_cast(nullif(trim(survey_ts), '') AS TIMESTAMP)              AS survey_ts,
@@ -23,6 +24,7 @@ SELECT
         WHEN ${has_customers} AND c.customer_id IS NULL THEN 'unknown_customer'
     END                                                                 AS _reject_reason,
     nullif(concat_ws(',',
+        t._landing_notes,
         CASE WHEN t.nps_text IS NOT NULL AND (t.nps IS NULL OR t.nps NOT BETWEEN 0 AND 10) THEN 'invalid_nps' END,
         CASE WHEN t.satisfaction_text IS NOT NULL AND (t.satisfaction IS NULL OR t.satisfaction NOT BETWEEN 1 AND 5)
              THEN 'invalid_satisfaction' END

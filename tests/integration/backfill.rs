@@ -43,6 +43,7 @@ async fn run_backfill(
         jobs,
         selection,
         allow_empty: false,
+        allow: Default::default(),
         backfill_id: id.into(),
         command: vec!["test".into()],
         config_text: String::new(),
@@ -227,10 +228,15 @@ async fn a_failed_period_does_not_stop_the_next_and_sets_the_exit_code() {
     small_dataset(&raw);
     // another live run holds 2024-04: its run in the backfill fails fast with exit 4
     let warehouse = Location::parse(&wh.display().to_string()).unwrap();
-    let held =
-        crm_pipeline::publish::lock::PeriodLock::acquire(&warehouse, "2024-04", "other", 360)
-            .await
-            .unwrap();
+    let held = crm_pipeline::publish::lock::PeriodLock::acquire(
+        &warehouse,
+        &crm_pipeline::period::Period::parse(crm_pipeline::period::Grain::Month, "2024-04")
+            .unwrap(),
+        "other",
+        360,
+    )
+    .await
+    .unwrap();
     let r = run_backfill(&raw, &wh, "bf-one-fails", 2, Selection::All).await;
     let statuses: Vec<&str> = r.periods.iter().map(|p| p.status.as_str()).collect();
     assert_eq!(statuses, ["failed", "success", "success"], "{}", r.table());

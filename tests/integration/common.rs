@@ -34,6 +34,7 @@ pub async fn run_period(
         period: Period::parse(cfg.period.grain, period).expect("valid period"),
         run_id: run_id.into(),
         allow_empty: false,
+        allow: Default::default(),
         command: vec!["test".into()],
         config_text: String::new(),
         previous_ready: None,

@@ -13,9 +13,15 @@ async fn a_second_run_of_a_locked_period_fails_fast_and_other_periods_run() {
     small_dataset(&raw);
     let mut cfg = config(&raw, &wh);
     let warehouse = Location::parse(&wh.display().to_string()).unwrap();
-    let held = PeriodLock::acquire(&warehouse, "2024-06", "the-other-run", 360)
-        .await
-        .unwrap();
+    let held = PeriodLock::acquire(
+        &warehouse,
+        &crm_pipeline::period::Period::parse(crm_pipeline::period::Grain::Month, "2024-06")
+            .unwrap(),
+        "the-other-run",
+        360,
+    )
+    .await
+    .unwrap();
 
     let started = std::time::Instant::now();
     let err = run_period(&cfg, "2024-06", "second").await.1.unwrap_err();
@@ -40,9 +46,15 @@ async fn a_second_run_of_a_locked_period_fails_fast_and_other_periods_run() {
     assert!(!wh.join("_locks/period=2024-06.json").exists());
 
     // a lock left by a run that died is taken over once stale
-    let _dead = PeriodLock::acquire(&warehouse, "2024-06", "dead-run", 360)
-        .await
-        .unwrap();
+    let _dead = PeriodLock::acquire(
+        &warehouse,
+        &crm_pipeline::period::Period::parse(crm_pipeline::period::Grain::Month, "2024-06")
+            .unwrap(),
+        "dead-run",
+        360,
+    )
+    .await
+    .unwrap();
     cfg.lock_stale_after_minutes = 0;
     run_period(&cfg, "2024-06", "fourth").await.1.unwrap();
 }

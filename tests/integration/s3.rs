@@ -547,12 +547,24 @@ async fn a_store_without_conditional_puts_gets_the_fallback_lock() {
     w.register_with("nocond", ADMIN, &[("aws_conditional_put", "disabled")])
         .unwrap();
     let wh = Location::parse("s3://nocond/warehouse").unwrap();
-    let held = PeriodLock::acquire(&wh, "2024-06", "holder", 360)
-        .await
-        .unwrap();
-    let err = PeriodLock::acquire(&wh, "2024-06", "second", 360)
-        .await
-        .unwrap_err();
+    let held = PeriodLock::acquire(
+        &wh,
+        &crm_pipeline::period::Period::parse(crm_pipeline::period::Grain::Month, "2024-06")
+            .unwrap(),
+        "holder",
+        360,
+    )
+    .await
+    .unwrap();
+    let err = PeriodLock::acquire(
+        &wh,
+        &crm_pipeline::period::Period::parse(crm_pipeline::period::Grain::Month, "2024-06")
+            .unwrap(),
+        "second",
+        360,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.exit_code(), exit_code::SOURCE_OR_STORAGE);
     assert!(
         err.to_string()

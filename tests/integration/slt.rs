@@ -49,7 +49,7 @@ impl StageDb {
     fn new() -> Self {
         let cfg = PipelineConfig::load(&repo_file("pipeline.yaml"), &Overrides::default())
             .expect("pipeline.yaml");
-        let ctx = crm_pipeline::run::session(&cfg).expect("engine session");
+        let ctx = crm_pipeline::engine::local_session(&cfg).expect("engine session");
         let catalog = ctx.catalog("datafusion").expect("catalog");
         catalog
             .register_schema("raw", Arc::new(MemorySchemaProvider::new()))

@@ -15,7 +15,7 @@ use futures::Stream;
 use serde::Serialize;
 
 /// Files and bytes the engine spilled during one run.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct SpillSummary {
     /// Spill files created.
     pub files: u64,

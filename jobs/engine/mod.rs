@@ -11,6 +11,11 @@
 //! fitting, RFM and the other segmentations) stay on the driver over the collected per-customer
 //! tables; see the README, "Engines".
 
+pub mod runtime;
+pub mod spill;
+
+pub use runtime::{engine_runtime, explain_out_of_memory, session as local_session};
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,7 +180,7 @@ pub fn session_config(cfg: &PipelineConfig) -> SessionConfig {
 }
 
 /// Builds the session the run's SQL stages execute in, from the configuration and runtime of
-/// [`crate::run::engine_runtime`], with `stores` (the warehouse and the
+/// [`runtime::engine_runtime`], with `stores` (the warehouse and the
 /// scratch space) registered. With Ballista, the scheduler must be reachable now: an
 /// unreachable one fails here, within seconds, naming the URL.
 pub async fn session(
