@@ -13,6 +13,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod faults;
 pub mod gate;
 pub mod generate;
 pub mod layout;

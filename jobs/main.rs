@@ -402,6 +402,10 @@ async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
 async fn cmd_validate(a: JobArgs) -> Result<i32> {
     let (cfg, _) = load(&a)?;
     let plan = run::plan(&cfg)?;
+    // the SQL planned over empty extracts, the models run on empty inputs, and every check's
+    // table and columns resolved: a typo is found here, not after a run's SQL
+    let schemas = run::plan::table_schemas(&cfg).await?;
+    run::plan::resolve_checks(&cfg, &schemas)?;
     let mut problems = Vec::new();
     for (name, src) in &cfg.sources {
         let location = cfg

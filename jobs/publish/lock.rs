@@ -88,7 +88,7 @@ fn put_create() -> PutOptions {
 
 /// Creates `path` if it is absent (the store's conditional put, or the best-effort fallback on
 /// a store without one). `Err(AlreadyExists)` when it exists.
-async fn create(
+pub(crate) async fn create(
     store: &dyn ObjectStore,
     path: &Path,
     body: Vec<u8>,

@@ -88,43 +88,7 @@ pub struct PublishLog {
     pub recovered: Option<String>,
 }
 
-/// TEST-ONLY fault injection for the crash- and failure-safety tests
-/// (tests/integration/faults.rs). When `CRM_PIPELINE_FAULT` names a point, optionally with
-/// `@<period>`:
-/// - `publish:after_staging`: abort (like `kill -9`) with everything staged, nothing swapped;
-/// - `publish:mid_swap`: abort after the first table is swapped;
-/// - `publish:kill:<table>`: abort just before `<table>` is swapped;
-/// - `publish:fail:<table>`: fail (an error, as a full disk would) just before `<table>` is
-///   swapped;
-/// - `publish:after_commit`: abort after every table is swapped and the intent committed.
-///
-/// Never set it in production.
-fn fault(point: &str, period: &str) -> Result<()> {
-    let Ok(spec) = std::env::var("CRM_PIPELINE_FAULT") else {
-        return Ok(());
-    };
-    let (name, only) = match spec.split_once('@') {
-        Some((n, p)) => (n, Some(p)),
-        None => (spec.as_str(), None),
-    };
-    if only.is_some_and(|p| p != period) {
-        return Ok(());
-    }
-    if name == point {
-        eprintln!("CRM_PIPELINE_FAULT={spec}: aborting at {point} (period {period})");
-        std::process::abort();
-    }
-    // `publish:fail:<table>` fails where `publish:kill:<table>` would abort
-    if let Some(table) = point.strip_prefix("publish:kill:")
-        && name == format!("publish:fail:{table}")
-    {
-        return Err(Error::storage(
-            format!("CRM_PIPELINE_FAULT={spec}"),
-            format!("injected failure before swapping `{table}`"),
-        ));
-    }
-    Ok(())
-}
+use crate::faults::point as fault;
 
 async fn write_intent(layout: &Layout, period: &Period, intent: &PublishIntent) -> Result<()> {
     let path = layout.publish_intent(period);
@@ -204,7 +168,7 @@ pub async fn publish(
     let local = layout.warehouse().is_local();
     for (i, p) in staged.iter().enumerate() {
         let step = async {
-            fault(&format!("publish:kill:{}", p.table), &label)?;
+            fault(&format!("publish:before:{}", p.table), &label)?;
             swap_in(layout, attempt, period, &p.table, &p.files, local).await
         };
         if let Err(e) = step.await {

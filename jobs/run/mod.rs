@@ -23,7 +23,7 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutMode, PutOptions};
+use object_store::ObjectStoreExt;
 
 use crate::config::PipelineConfig;
 use crate::error::{EngineContext, Error, Result};
@@ -170,22 +170,9 @@ async fn claim_run_id(layout: &Layout, run_id: &str, period: &Period) -> Result<
     let url = layout.url_of(&path);
     let store = layout.warehouse().store();
     let body = serde_json::json!({ "period": period.label() }).to_string();
-    let create = PutOptions {
-        mode: PutMode::Create,
-        ..Default::default()
-    };
-    match store.put_opts(&path, body.clone().into(), create).await {
-        Ok(_) => return Ok(()),
+    match publish::lock::create(store.as_ref(), &path, body.into_bytes(), &url).await {
+        Ok(()) => return Ok(()),
         Err(object_store::Error::AlreadyExists { .. }) => {}
-        Err(e) if e.to_string().contains("NotImplemented") => {
-            if store.head(&path).await.is_err() {
-                store
-                    .put(&path, body.into())
-                    .await
-                    .map_err(|e| Error::storage(&url, crate::storage::explain(&e)))?;
-                return Ok(());
-            }
-        }
         Err(e) => return Err(Error::storage(&url, crate::storage::explain(&e))),
     }
     let bytes = store
@@ -440,7 +427,7 @@ async fn execute_locked(
                     results,
                     &stage.name,
                     &kind,
-                    steps::sql_stage(&ctx, stage, &params, &scratch),
+                    steps::sql_stage(&ctx, stage, &params, &scratch, &opts.period.label()),
                 )
                 .await?;
                 if split && stage.layer == Layer::Staging {

@@ -67,3 +67,154 @@ pub fn plan(cfg: &PipelineConfig) -> Result<stages::graph::Plan> {
     provided.extend(cfg.outputs.keys().map(|t| format!("previous.{t}")));
     stages::graph::plan(&provided, sql, models)
 }
+
+/// Every table a run registers, with its schema, found without reading any data: the SQL
+/// stages are planned over empty extracts and the models run on empty inputs. `validate` uses
+/// it to check SQL and the checks' tables and columns before any run.
+pub async fn table_schemas(
+    cfg: &PipelineConfig,
+) -> Result<BTreeMap<String, datafusion::arrow::datatypes::SchemaRef>> {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::datatypes::Schema;
+    use datafusion::catalog::MemorySchemaProvider;
+    use datafusion::datasource::empty::EmptyTable;
+
+    use crate::error::{EngineContext, Error};
+    use crate::stages::graph::Step;
+
+    let ctx = crate::engine::local_session(cfg)?;
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| Error::Internal("default catalog missing".into()))?;
+    for schema in ["raw", "previous"] {
+        catalog
+            .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+            .context(|| format!("registering schema {schema}"))?;
+    }
+    let mut schemas = BTreeMap::new();
+    let mut register = |name: &str, schema: datafusion::arrow::datatypes::SchemaRef| {
+        ctx.register_table(name, Arc::new(EmptyTable::new(Arc::clone(&schema))))
+            .context(|| format!("registering {name}"))?;
+        schemas.insert(name.to_string(), schema);
+        Ok::<_, Error>(())
+    };
+    for s in extract::contract::SOURCES {
+        register(&format!("raw.{}", s.name), extract::landing_schema(s))?;
+    }
+    for (table, out) in &cfg.outputs {
+        register(
+            &format!("previous.{table}"),
+            crate::publish::contract_schema(&out.column_types(table)?),
+        )?;
+    }
+    register("quarantine", extract::quarantine_schema())?;
+    let period = Period::containing(cfg.period.grain, chrono::NaiveDate::default());
+    let all_present = extract::contract::SOURCES
+        .iter()
+        .map(|s| (s.name.to_string(), true))
+        .collect();
+    let params = sql_params(cfg, &period, &all_present);
+    let registry = models::registry(&cfg.models);
+    for step in plan(cfg)?.steps {
+        match step {
+            Step::Sql(stage) => {
+                let sql =
+                    stages::substitute_params(&stage.template, &params, &stage.name, &stage.file)?;
+                let df = ctx.sql(&sql).await.map_err(|e| Error::Stage {
+                    stage: stage.name.clone(),
+                    file: stage.file.display().to_string(),
+                    message: crate::error::engine_message(&e),
+                })?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                if schema.field_with_name("_reject_reason").is_ok() {
+                    let clean: Vec<_> = schema
+                        .fields()
+                        .iter()
+                        .filter(|f| !f.name().starts_with('_'))
+                        .cloned()
+                        .collect();
+                    register(&format!("{}__all", stage.name), schema)?;
+                    register(&stage.name, Arc::new(Schema::new(clean)))?;
+                } else {
+                    register(&stage.name, schema)?;
+                }
+            }
+            Step::Model(node) => {
+                let Some(model) = registry.iter().find(|m| m.name() == node.name) else {
+                    continue;
+                };
+                let mut inputs = models::ModelInputs {
+                    tables: BTreeMap::new(),
+                };
+                for input in &node.inputs {
+                    let schema = Arc::new(
+                        ctx.table(input.as_str())
+                            .await
+                            .context(|| format!("model {} reading {input}", node.name))?
+                            .schema()
+                            .as_arrow()
+                            .clone(),
+                    );
+                    inputs
+                        .tables
+                        .insert(input.clone(), vec![RecordBatch::new_empty(schema)]);
+                }
+                let out = model.run(&inputs)?;
+                for (table, batches) in out.tables {
+                    if let Some(b) = batches.first() {
+                        register(&table, b.schema())?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(schemas)
+}
+
+/// Checks that every check of the job names a table the run produces and columns it has; an
+/// error names the check, the table or column, and what exists.
+pub fn resolve_checks(
+    cfg: &PipelineConfig,
+    schemas: &BTreeMap<String, datafusion::arrow::datatypes::SchemaRef>,
+) -> Result<()> {
+    use crate::error::Error;
+    for (i, c) in cfg.checks.iter().enumerate() {
+        let name = c.display_name();
+        let err =
+            |m: String| Error::config(cfg.file.display(), format!("`checks[{i}]` ({name}): {m}"));
+        let table_schema = |t: &str| {
+            schemas.get(t).ok_or_else(|| {
+                let known: Vec<&str> = schemas
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !k.contains('.') && !k.ends_with("__all"))
+                    .collect();
+                err(format!(
+                    "table `{t}` is not a stage, model or output table of this job; known: {}",
+                    known.join(", ")
+                ))
+            })
+        };
+        let has_column = |t: &str, col: &str| -> Result<()> {
+            let s = table_schema(t)?;
+            if s.field_with_name(col).is_ok() {
+                return Ok(());
+            }
+            let cols: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+            Err(err(format!(
+                "table `{t}` has no column `{col}`; its columns: {}",
+                cols.join(", ")
+            )))
+        };
+        table_schema(&c.table)?;
+        for col in c.column.iter().chain(&c.columns) {
+            has_column(&c.table, col)?;
+        }
+        if let Some((t, col)) = c.to.as_deref().and_then(|t| t.rsplit_once('.')) {
+            has_column(t, col)?;
+        }
+    }
+    Ok(())
+}

@@ -116,6 +116,7 @@ pub(super) async fn sql_stage(
     stage: &SqlStage,
     params: &BTreeMap<String, String>,
     scratch: &Location,
+    period: &str,
 ) -> Result<(bool, Option<u64>)> {
     let sql = stages::substitute_params(&stage.template, params, &stage.name, &stage.file)?;
     let stage_err = |e: datafusion::error::DataFusionError| Error::Stage {
@@ -136,6 +137,7 @@ pub(super) async fn sql_stage(
         .write_parquet(&loc.url(), DataFrameWriteOptions::new(), None)
         .await
         .map_err(stage_err)?;
+    crate::faults::point(&format!("stage:after:{}", stage.name), period)?;
     ctx.register_parquet(
         stored.as_str(),
         loc.url(),

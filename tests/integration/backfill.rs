@@ -269,3 +269,56 @@ async fn a_failed_period_does_not_stop_the_next_and_sets_the_exit_code() {
     assert_eq!(statuses, ["success", "skipped", "skipped"], "{}", r.table());
     assert_eq!(r.exit_code, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_missing_reruns_the_periods_computed_against_a_previous_period_that_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    small_dataset(&raw);
+    // 2024-04 fails (its lock is held); 2024-05 and 2024-06 publish, 2024-05 without a previous
+    let warehouse = Location::parse(&wh.display().to_string()).unwrap();
+    let april = Period::parse(crm_pipeline::period::Grain::Month, "2024-04").unwrap();
+    let held = crm_pipeline::publish::lock::PeriodLock::acquire(&warehouse, &april, "other", 360)
+        .await
+        .unwrap();
+    let r = run_backfill(&raw, &wh, "bf-first", 1, Selection::All).await;
+    let statuses: Vec<&str> = r.periods.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses, ["failed", "success", "success"], "{}", r.table());
+    held.release().await;
+
+    // 2024-04 failed; 2024-05 was published while it had: both run, and so does 2024-06,
+    // whose previous period is re-published in the same backfill
+    let r = run_backfill(&raw, &wh, "bf-resume", 1, Selection::OnlyMissing).await;
+    let statuses: Vec<&str> = r.periods.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses, ["success", "success", "success"], "{}", r.table());
+    assert!(
+        r.periods[1].reason.contains("its previous period runs"),
+        "{}",
+        r.table()
+    );
+    assert!(
+        !r.periods[1]
+            .warnings
+            .iter()
+            .any(|w| w.contains("in this backfill failed")),
+        "2024-05 now reads the published 2024-04: {:?}",
+        r.periods[1].warnings
+    );
+    let r = run_backfill(&raw, &wh, "bf-again", 1, Selection::OnlyMissing).await;
+    let statuses: Vec<&str> = r.periods.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses, ["skipped", "skipped", "skipped"], "{}", r.table());
+
+    // re-running one period on its own makes the next one stale, and only that one
+    run_period(&config(&raw, &wh), "2024-05", "may-again")
+        .await
+        .1
+        .unwrap();
+    let r = run_backfill(&raw, &wh, "bf-stale", 1, Selection::OnlyMissing).await;
+    let statuses: Vec<&str> = r.periods.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses, ["skipped", "skipped", "success"], "{}", r.table());
+    assert!(
+        r.periods[2].reason.contains("previous period that changed"),
+        "{}",
+        r.table()
+    );
+}

@@ -12,5 +12,6 @@ mod memory;
 mod publish;
 mod report;
 mod s3;
+mod safety;
 mod segments;
 mod slt;

@@ -723,3 +723,95 @@ async fn the_harness_kills_its_server() {
     drop(w);
     assert!(!dir.exists(), "the server's data dir is removed");
 }
+
+/// A copy of the repository's job definition whose `stores:` point both buckets at the test
+/// server, the key pair coming from the environment (`TXN_KEY`, `TXN_SECRET`) as in production.
+fn s3_job(dir: &Path, endpoint: &str) -> PathBuf {
+    let text = std::fs::read_to_string(repo_file("pipeline.yaml")).unwrap();
+    let text = text.replace(
+        "  dir: sql ",
+        &format!("  dir: {} ", repo_file("sql").display()),
+    );
+    let mut stores = String::from("\nstores:\n");
+    for bucket in ["raw-bucket", "wh-bucket"] {
+        stores.push_str(&format!(
+            "  s3://{bucket}:\n    aws_endpoint: \"{endpoint}\"\n    aws_region: us-east-1\n    aws_access_key_id: \"${{env:TXN_KEY}}\"\n    aws_secret_access_key: \"${{env:TXN_SECRET}}\"\n"
+        ));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("pipeline.yaml");
+    std::fs::write(&path, format!("{text}{stores}")).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_failed_publish_is_rolled_back_and_a_killed_one_finished_by_the_next_run() {
+    let Some(w) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = ("s3://raw-bucket/txn", "s3://wh-bucket/txn-warehouse");
+    generate_into(raw).await;
+    let job = s3_job(tmp.path(), &w.endpoint);
+    let run = |fault: Option<&str>, id: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crm-pipeline"));
+        c.args(["run", "--period", "2024-12", "--run-id", id, "--config"])
+            .arg(&job)
+            .args(["--raw", raw, "--warehouse", wh])
+            .env("TXN_KEY", ADMIN.0)
+            .env("TXN_SECRET", ADMIN.1)
+            .env_remove("CRM_PIPELINE_FAULT");
+        if let Some(f) = fault {
+            c.env("CRM_PIPELINE_FAULT", f);
+        }
+        let out = c.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let files_of = |id: &'static str| async move {
+        let mut runs = Vec::new();
+        for t in TABLES {
+            for f in partition_files(wh, t, "2024-12").await {
+                let owner = if f.contains(id) { id } else { "other" };
+                runs.push(format!("{t}:{owner}"));
+            }
+        }
+        runs
+    };
+    let (code, text) = run(None, "s3-good");
+    assert_eq!(code, Some(0), "{text}");
+    let good = files_of("s3-good").await;
+    assert!(good.iter().all(|f| f.ends_with(":s3-good")), "{good:?}");
+
+    // an error before the third table: the two copied tables' new files are deleted again
+    let (code, text) = run(Some("fail:publish:before:customer_value"), "s3-fail");
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("rolled back"), "{text}");
+    assert_eq!(files_of("s3-good").await, good);
+
+    // killed before the last table, then the next run of the period finishes the rollback
+    let (code, _) = run(Some("publish:before:value_concentration"), "s3-killed");
+    assert_ne!(code, Some(0));
+    let mixed = files_of("s3-killed").await;
+    assert!(mixed.iter().any(|f| f.ends_with(":s3-killed")), "{mixed:?}");
+    let (code, text) = run(Some("fail:stage:after:stg_orders"), "s3-next");
+    assert_eq!(code, Some(4), "{text}");
+    assert_eq!(
+        files_of("s3-good").await,
+        good,
+        "rolled back on the next start"
+    );
+
+    // killed after the commit: the next start deletes the older files
+    let (code, _) = run(Some("publish:after_commit"), "s3-committed");
+    assert_ne!(code, Some(0));
+    let (code, text) = run(Some("fail:stage:after:stg_orders"), "s3-after");
+    assert_eq!(code, Some(4), "{text}");
+    let done = files_of("s3-committed").await;
+    assert!(
+        !done.is_empty() && done.iter().all(|f| f.ends_with(":s3-committed")),
+        "{done:?}"
+    );
+}
