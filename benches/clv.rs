@@ -19,7 +19,7 @@ use crm_pipeline::models::clv::{
     ClvOptions, FitOptions, Rfm, TransactionModelKind, customer_lifetime_values, fit_gamma_gamma,
     fit_transactions, summarize, summarize_spend,
 };
-use crm_pipeline::models::rfm;
+use crm_pipeline::models::segments::rfm;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, Distribution, Exp, Gamma};
 

@@ -285,31 +285,31 @@ fn yes() -> bool {
 pub struct ModelsConfig {
     /// RFM quintile scores and named segments.
     #[serde(default)]
-    pub rfm: crate::models::rfm::RfmConfig,
+    pub rfm: crate::models::segments::rfm::RfmConfig,
     /// RFM eight classes.
     #[serde(default)]
-    pub rfm8: crate::models::rfm8::Rfm8Config,
+    pub rfm8: crate::models::segments::rfm8::Rfm8Config,
     /// Customer lifetime value.
     #[serde(default)]
-    pub clv: crate::models::value::ClvConfig,
+    pub clv: crate::models::customer_value::ClvConfig,
     /// Lifecycle stages.
     #[serde(default)]
-    pub lifecycle: crate::models::lifecycle::LifecycleConfig,
+    pub lifecycle: crate::models::segments::lifecycle::LifecycleConfig,
     /// Usage-rate tiers.
     #[serde(default)]
-    pub usage: crate::models::usage::UsageConfig,
+    pub usage: crate::models::segments::usage::UsageConfig,
     /// Value tiers and current-value classes.
     #[serde(default)]
-    pub value_tiers: crate::models::value_tiers::ValueTierConfig,
+    pub value_tiers: crate::models::segments::value_tiers::ValueTierConfig,
     /// Preference types.
     #[serde(default)]
-    pub preference: crate::models::preference::PreferenceConfig,
+    pub preference: crate::models::segments::preference::PreferenceConfig,
     /// Value x loyalty classes.
     #[serde(default)]
-    pub value_loyalty: crate::models::value_loyalty::ValueLoyaltyConfig,
+    pub value_loyalty: crate::models::segments::value_loyalty::ValueLoyaltyConfig,
     /// k-means clusters.
     #[serde(default)]
-    pub clusters: crate::models::clusters::ClusterConfig,
+    pub clusters: crate::models::segments::clusters::ClusterConfig,
     /// Market positioning of segments.
     #[serde(default)]
     pub positioning: crate::models::positioning::PositioningConfig,

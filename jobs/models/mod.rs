@@ -6,19 +6,11 @@
 //! is adding one module with an `assign` function, one config block, and one line in
 //! [`segments::SegmentsModel::new`].
 
-pub mod clusters;
 pub mod clv;
-pub mod lifecycle;
+pub mod customer_value;
 pub mod positioning;
-pub mod preference;
-pub mod rfm;
-pub mod rfm8;
 pub mod segments;
 pub mod table;
-pub mod usage;
-pub mod value;
-pub mod value_loyalty;
-pub mod value_tiers;
 
 use std::collections::BTreeMap;
 
@@ -75,7 +67,7 @@ pub trait Model: Send + Sync {
 /// Every model of the pipeline, configured.
 pub fn registry(cfg: &ModelsConfig) -> Vec<Box<dyn Model>> {
     vec![
-        Box::new(value::CustomerValueModel::new(cfg.clv.clone())),
+        Box::new(customer_value::CustomerValueModel::new(cfg.clv.clone())),
         Box::new(segments::SegmentsModel::new(cfg)),
         Box::new(positioning::PositioningModel::new(cfg.positioning.clone())),
     ]

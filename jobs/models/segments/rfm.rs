@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED};
+use super::{CustomerView, SchemeOutput, UNCLASSIFIED};
 use crate::error::Result;
 
 /// How equal values are ranked.

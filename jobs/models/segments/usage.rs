@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED, quantile};
+use super::{CustomerView, SchemeOutput, UNCLASSIFIED, quantile};
 use crate::error::Result;
 
 /// Settings of the usage-tier scheme (`models.usage`).

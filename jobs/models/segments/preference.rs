@@ -17,7 +17,7 @@
 
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED};
+use super::{CustomerView, SchemeOutput, UNCLASSIFIED};
 use crate::error::Result;
 
 /// What the shares are shares of.

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED, quantile};
+use super::{CustomerView, SchemeOutput, UNCLASSIFIED, quantile};
 use crate::error::Result;
 
 /// Settings of the value x loyalty scheme (`models.value_loyalty`).

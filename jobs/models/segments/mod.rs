@@ -4,6 +4,15 @@
 //! segment_summary groups by, and `segment_migration`: per scheme, how many customers moved from
 //! each of the previous period's published segments to each of this period's.
 
+pub mod clusters;
+pub mod lifecycle;
+pub mod preference;
+pub mod rfm;
+pub mod rfm8;
+pub mod usage;
+pub mod value_loyalty;
+pub mod value_tiers;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -13,10 +22,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
 
-use super::table::Table;
-use super::{Model, ModelInputs, ModelOutputs};
 use crate::config::ModelsConfig;
 use crate::error::{Error, Result};
+use crate::models::table::Table;
+use crate::models::{Model, ModelInputs, ModelOutputs};
 
 /// The label of a customer a scheme cannot classify.
 pub const UNCLASSIFIED: &str = "unclassified";
@@ -161,6 +170,94 @@ impl SchemeOutput {
     }
 }
 
+/// A segmentation scheme as the rest of the job sees it: its name in `segment_summary.scheme`
+/// (and `segment_migration`, `positioning`), the `customer_segments` column holding its labels,
+/// and a title for people. [`SCHEMES`] is the one list: the segments model runs it, the summary
+/// groups by it, the report shows it.
+#[derive(Clone, Copy)]
+pub struct SchemeInfo {
+    /// The scheme's name.
+    pub name: &'static str,
+    /// The customer_segments column with its labels.
+    pub label_column: &'static str,
+    /// What it is, for people.
+    pub title: &'static str,
+    /// The scheme, configured.
+    pub build: fn(&ModelsConfig) -> Scheme,
+}
+
+impl std::fmt::Debug for SchemeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemeInfo")
+            .field("name", &self.name)
+            .field("label_column", &self.label_column)
+            .finish()
+    }
+}
+
+/// Every segmentation scheme, in the order they run and are reported.
+pub const SCHEMES: &[SchemeInfo] = &[
+    SchemeInfo {
+        name: "rfm",
+        label_column: "rfm_segment",
+        title: "RFM quintile segments",
+        build: |c| scheme(&c.rfm, rfm::assign),
+    },
+    SchemeInfo {
+        name: "rfm8",
+        label_column: "rfm8_segment",
+        title: "RFM eight classes",
+        build: |c| scheme(&c.rfm8, rfm8::assign),
+    },
+    SchemeInfo {
+        name: "value_tier",
+        label_column: "value_tier",
+        title: "value tiers",
+        build: |c| scheme(&c.value_tiers, value_tiers::assign_value_tier),
+    },
+    SchemeInfo {
+        name: "current_value",
+        label_column: "current_value_class",
+        title: "current-value classes",
+        build: |c| scheme(&c.value_tiers, value_tiers::assign_current_value),
+    },
+    SchemeInfo {
+        name: "lifecycle",
+        label_column: "lifecycle_stage",
+        title: "lifecycle stages",
+        build: |c| scheme(&c.lifecycle, lifecycle::assign),
+    },
+    SchemeInfo {
+        name: "preference",
+        label_column: "preference_type",
+        title: "preference types",
+        build: |c| scheme(&c.preference, preference::assign),
+    },
+    SchemeInfo {
+        name: "usage",
+        label_column: "usage_tier",
+        title: "usage tiers",
+        build: |c| scheme(&c.usage, usage::assign),
+    },
+    SchemeInfo {
+        name: "value_loyalty",
+        label_column: "value_loyalty_class",
+        title: "value x loyalty classes",
+        build: |c| scheme(&c.value_loyalty, value_loyalty::assign),
+    },
+    SchemeInfo {
+        name: "clusters",
+        label_column: "cluster_label",
+        title: "behavioural clusters",
+        build: |c| scheme(&c.clusters, clusters::assign),
+    },
+];
+
+/// The registry entry of a scheme.
+pub fn scheme_info(name: &str) -> Option<&'static SchemeInfo> {
+    SCHEMES.iter().find(|s| s.name == name)
+}
+
 /// A segmentation scheme: labels every customer, with its configuration captured.
 pub type Scheme = Box<dyn Fn(&CustomerView) -> Result<SchemeOutput> + Send + Sync>;
 
@@ -179,20 +276,10 @@ pub struct SegmentsModel {
 }
 
 impl SegmentsModel {
-    /// The configured schemes.
+    /// The configured schemes, in [`SCHEMES`] order.
     pub fn new(cfg: &ModelsConfig) -> Self {
         Self {
-            schemes: vec![
-                scheme(&cfg.rfm, super::rfm::assign),
-                scheme(&cfg.rfm8, super::rfm8::assign),
-                scheme(&cfg.value_tiers, super::value_tiers::assign_value_tier),
-                scheme(&cfg.value_tiers, super::value_tiers::assign_current_value),
-                scheme(&cfg.lifecycle, super::lifecycle::assign),
-                scheme(&cfg.preference, super::preference::assign),
-                scheme(&cfg.usage, super::usage::assign),
-                scheme(&cfg.value_loyalty, super::value_loyalty::assign),
-                scheme(&cfg.clusters, super::clusters::assign),
-            ],
+            schemes: SCHEMES.iter().map(|info| (info.build)(cfg)).collect(),
         }
     }
 }
@@ -401,4 +488,24 @@ fn migration(
         ],
     )
     .map_err(|e| Error::Internal(format!("segment_migration: {e}")))
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn every_scheme_labels_under_its_registered_name_and_column() {
+        let model = SegmentsModel::new(&ModelsConfig::default());
+        let inputs = ModelInputs {
+            tables: BTreeMap::new(),
+        };
+        let table = Table::new("segment_inputs", inputs.table("segment_inputs")).unwrap();
+        let view = CustomerView::new(table).unwrap();
+        for (info, assign) in SCHEMES.iter().zip(&model.schemes) {
+            let out = assign(&view).unwrap();
+            assert_eq!(out.scheme, info.name);
+            assert_eq!(out.label_column, info.label_column);
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED};
+use super::{CustomerView, SchemeOutput, UNCLASSIFIED};
 use crate::error::Result;
 
 /// How the binarisation cut-off is computed.

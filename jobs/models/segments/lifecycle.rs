@@ -16,7 +16,7 @@
 
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput};
+use super::{CustomerView, SchemeOutput};
 use crate::error::Result;
 
 /// Settings of the lifecycle scheme (`models.lifecycle`).

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED};
+use super::{CustomerView, SchemeOutput, UNCLASSIFIED};
 use crate::error::{Error, Result};
 
 /// How k is set: a number, or `auto`.

@@ -13,7 +13,7 @@
 
 use serde::Deserialize;
 
-use super::segments::{CustomerView, SchemeOutput, UNCLASSIFIED, quantile};
+use super::{CustomerView, SchemeOutput, UNCLASSIFIED, quantile};
 use crate::error::Result;
 
 /// Settings of the value-tier and current-value schemes (`models.value_tiers`).
