@@ -6,7 +6,8 @@
 # (sqlite, `airflow db migrate`) whose dags_folder is infra/airflow, then `airflow dags test`
 # for each scenario, checked against Airflow's metadata DB and the job's own run records by
 # tests/airflow/checks.py:
-#   dag        the DAG file imports; timetable: the run after 1 July covers June
+#   dag        the DAG file imports; timetable: the run after 1 July covers June (in UTC and in
+#              a business time zone west of UTC)
 #   success    exit 0: task success, XCom is the summary dict (status success, period 2024-06),
 #              every output published; the warehouse comes from an Airflow Variable
 #   dq         exit 3 (an error check that cannot pass): failed after exactly one attempt
@@ -39,7 +40,7 @@ started=$(date +%s)
 # settings of the DAG that the caller's environment must not leak into a scenario
 unset CRM_PIPELINE_CONFIG CRM_RAW_URL CRM_WAREHOUSE_URL CRM_PIPELINE_VERBOSITY \
     CRM_PIPELINE_RETRIES CRM_PIPELINE_RETRY_DELAY_SECONDS CRM_PIPELINE_TIMEOUT_MINUTES \
-    CRM_PIPELINE_BACKFILL_TIMEOUT_MINUTES CRM_PIPELINE_START_DATE \
+    CRM_PIPELINE_BACKFILL_TIMEOUT_MINUTES CRM_PIPELINE_START_DATE CRM_PIPELINE_TIMEZONE \
     AIRFLOW_VAR_CRM_PIPELINE_BIN AIRFLOW_VAR_CRM_PIPELINE_CONFIG AIRFLOW_VAR_CRM_PIPELINE_RAW \
     AIRFLOW_VAR_CRM_PIPELINE_WAREHOUSE AIRFLOW_VAR_CRM_PIPELINE_VERBOSITY
 
@@ -172,6 +173,8 @@ run_version() {
     log=""
     check "dag: imports, CronDataIntervalTimetable, the run after 1 July computes 2024-06" \
         env "${common[@]}" "$py" -W ignore "$checks" dag
+    check "dag: CRM_PIPELINE_TIMEZONE=America/New_York: months close at midnight New York" \
+        env "${common[@]}" CRM_PIPELINE_TIMEZONE=America/New_York "$py" -W ignore "$checks" dag
 
     # success; the warehouse comes from an Airflow Variable (AIRFLOW_VAR_*), which wins over
     # CRM_WAREHOUSE_URL (pointed at a folder that must stay absent)

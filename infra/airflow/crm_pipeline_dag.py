@@ -1,7 +1,8 @@
 """Airflow DAGs for crm-pipeline (Airflow 2.x and 3.x).
 
 `crm_pipeline` runs `crm-pipeline run --period P` once per closed month. Its timetable is an
-explicit data-interval timetable (`CronDataIntervalTimetable("0 0 1 * *", UTC)`), so the run
+explicit data-interval timetable (`CronDataIntervalTimetable("0 0 1 * *")` in the business time
+zone, UTC by default), so the run
 that starts on 1 July has the data interval [1 June, 1 July) on Airflow 2 and 3 alike, and the
 period is the month that just closed (2024-06). `crm_pipeline_backfill` is triggered by hand
 with `from` / `to` and runs `crm-pipeline backfill` over the range in one task.
@@ -33,7 +34,8 @@ Variable first, then the environment variable, then the default:
 
 Read when the DAG file is parsed (environment only, of the scheduler / DAG processor):
 CRM_PIPELINE_RETRIES (3), CRM_PIPELINE_RETRY_DELAY_SECONDS (600), CRM_PIPELINE_TIMEOUT_MINUTES
-(240), CRM_PIPELINE_BACKFILL_TIMEOUT_MINUTES (1440), CRM_PIPELINE_START_DATE (2023-01-01).
+(240), CRM_PIPELINE_BACKFILL_TIMEOUT_MINUTES (1440), CRM_PIPELINE_START_DATE (2023-01-01),
+CRM_PIPELINE_TIMEZONE (UTC; set it to pipeline.yaml's `time_zone`).
 
 Backfill history on Airflow 3 with `airflow backfill create --dag-id crm_pipeline --from-date
 2023-01-01 --to-date 2024-06-01` (logical dates are the intervals' starts: 2023-01-01 is
@@ -53,7 +55,9 @@ import signal
 import subprocess
 import threading
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+import pendulum
 
 try:  # Airflow 3: the Task SDK
     from airflow.sdk import DAG, Param, Variable, get_current_context, task
@@ -99,9 +103,15 @@ TIMEOUT = timedelta(minutes=_env_number("CRM_PIPELINE_TIMEOUT_MINUTES", 240)) or
 BACKFILL_TIMEOUT = (
     timedelta(minutes=_env_number("CRM_PIPELINE_BACKFILL_TIMEOUT_MINUTES", 1440)) or None
 )
-START_DATE = datetime.strptime(
-    os.environ.get("CRM_PIPELINE_START_DATE", "").strip() or "2023-01-01", "%Y-%m-%d"
-).replace(tzinfo=timezone.utc)
+# the business time zone: set it to pipeline.yaml's `time_zone`, so a month closes (and its run
+# starts) at midnight there, when the job's open-period gate agrees that it has closed
+TIME_ZONE = pendulum.timezone(os.environ.get("CRM_PIPELINE_TIMEZONE", "").strip() or "UTC")
+START_DATE = pendulum.instance(
+    datetime.strptime(
+        os.environ.get("CRM_PIPELINE_START_DATE", "").strip() or "2023-01-01", "%Y-%m-%d"
+    ),
+    tz=TIME_ZONE,
+)
 
 # exit codes (README, "Exit codes")
 EXIT_MEANING = {
@@ -111,7 +121,7 @@ EXIT_MEANING = {
     3: "data-quality failure: nothing was published; look at the quarantine and the run "
     "results; not retried",
     4: "a source could not be read, the warehouse could not be written, or another run holds "
-    "the period's lock; retrying",
+    "the period's lock; retried while tries are left",
 }
 NO_RETRY = {1, 2, 3}
 RETRY = {4}
@@ -183,16 +193,32 @@ def job_flags() -> tuple[str, list[str], dict[str, str]]:
 
 
 def period_of(data_interval_start: datetime | None, data_interval_end: datetime | None) -> str:
-    """The month that closed at the end of the data interval (YYYY-MM).
+    """The month that closed at the end of the data interval (YYYY-MM), in the business zone.
 
     With the monthly data-interval timetable the interval is [1 June, 1 July) and this is
     2024-06. It is computed from the interval's end so that even a zero-length interval
-    (a trigger timetable, or Airflow 3's `@monthly`) at 1 July gives June.
+    (a trigger timetable, or Airflow 3's `@monthly`) at 1 July gives June. Airflow hands the
+    interval over in UTC; 1 July 00:00 in New York is 04:00 UTC, still June there.
     """
     end = data_interval_end or data_interval_start
     if end is None:
         raise AirflowFailException("the DAG run has no data interval; cannot tell the period")
-    return (end - timedelta(microseconds=1)).strftime("%Y-%m")
+    local = pendulum.instance(end).in_timezone(TIME_ZONE)
+    return local.subtract(microseconds=1).strftime("%Y-%m")
+
+
+def period_for(context) -> str:
+    """The period of a task's DAG run: from its data interval, or, for an Airflow 3 run
+    triggered without a logical date (no data interval), the last month that closed before the
+    run's `run_after`, which is what the timetable infers for a manual run with one."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None and end is None:
+        run_after = getattr(context.get("dag_run"), "run_after", None) or context.get("logical_date")
+        if run_after is None:
+            raise AirflowFailException("the DAG run has no data interval and no run_after")
+        end = pendulum.instance(run_after).in_timezone(TIME_ZONE).start_of("month")
+        log.info("the DAG run has no data interval; the period is the month before %s", end)
+    return period_of(start, end)
 
 
 def run_id_for(dag_id: str, period: str, try_number: int) -> str:
@@ -253,7 +279,14 @@ def execute(args: list[str], env: dict[str, str]) -> dict:
         for line in proc.stderr:
             line = line.rstrip("\n")
             tail.append(line)
-            log.info("[crm-pipeline] %s", line)
+            # the job's own level, so the task log's level filter works on its lines
+            if line.startswith("error:") or " ERROR " in line[:48]:
+                level = logging.ERROR
+            elif line.startswith("warning:") or " WARN " in line[:48]:
+                level = logging.WARNING
+            else:
+                level = logging.INFO
+            log.log(level, "[crm-pipeline] %s", line)
 
     reader = threading.Thread(target=pump, name="crm-pipeline-stderr", daemon=True)
     reader.start()
@@ -283,6 +316,7 @@ def execute(args: list[str], env: dict[str, str]) -> dict:
         except Exception as e:  # never hide the job's failure behind an XCom problem
             log.warning("could not push the summary to XCom: %s", e)
     detail = (summary or {}).get("error") or (tail[-1] if tail else "")
+    detail = detail[len("error: ") :] if detail.startswith("error: ") else detail
     where = (summary or {}).get("run_results")
     message = f"crm-pipeline exited {code}" if code > 0 else ""
     if code < 0:
@@ -290,7 +324,7 @@ def execute(args: list[str], env: dict[str, str]) -> dict:
             name = signal.Signals(-code).name
         except ValueError:
             name = str(-code)
-        message = f"crm-pipeline was killed by signal {name}; retrying"
+        message = f"crm-pipeline was killed by signal {name}; retried while tries are left"
     elif code in EXIT_MEANING:
         message += f": {EXIT_MEANING[code]}"
     else:
@@ -311,7 +345,7 @@ with DAG(
     description="crm-pipeline run for the month that just closed",
     # an explicit data interval: the run after 1 July covers [1 June, 1 July) on Airflow 2 and 3
     # (on Airflow 3 `schedule="@monthly"` is a trigger timetable with a zero-length interval)
-    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=TIME_ZONE),
     start_date=START_DATE,
     catchup=True,
     # a period reads the previous period's published partitions: one month at a time, in order
@@ -326,11 +360,12 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
 
-    @task(task_id="run_period", execution_timeout=TIMEOUT)
+    # multiple_outputs=False: one XCom (return_value), not one per key of the summary
+    @task(task_id="run_period", execution_timeout=TIMEOUT, multiple_outputs=False)
     def run_period() -> dict:
         """`crm-pipeline run --period <the closed month>`; returns the job's summary."""
         context = get_current_context()
-        period = period_of(context.get("data_interval_start"), context.get("data_interval_end"))
+        period = period_for(context)
         ti = context["ti"]
         run_id = run_id_for(ti.dag_id, period, ti.try_number)
         binary, flags, env = job_flags()
@@ -370,7 +405,7 @@ with DAG(
     doc_md=__doc__,
 ) as backfill_dag:
 
-    @task(task_id="backfill", execution_timeout=BACKFILL_TIMEOUT)
+    @task(task_id="backfill", execution_timeout=BACKFILL_TIMEOUT, multiple_outputs=False)
     def backfill() -> dict:
         """`crm-pipeline backfill --from --to --jobs`; a retry adds `--only-missing`."""
         context = get_current_context()

@@ -24,7 +24,7 @@ import socket
 import sqlite3
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone  # noqa: F401
 
 DAG_FILE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "infra", "airflow", "crm_pipeline_dag.py"
@@ -91,14 +91,8 @@ def xcom(conn, dag_id: str, run_id: str, task_id: str, key: str):
     raw = rows[0][0]
     if isinstance(raw, bytes):  # Airflow 2 keeps JSON bytes
         raw = raw.decode()
-    value = json.loads(raw)
-    # Airflow 3 may keep a JSON document that is itself a JSON string
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-    return value
+    # a dict pushed as XCom is a JSON object here; a string (what BashOperator pushed) stays a str
+    return json.loads(raw)
 
 
 def month_before(end: datetime) -> str:
@@ -161,31 +155,42 @@ def cmd_dag(a) -> None:
         core = tt
     from airflow.timetables.base import DataInterval, TimeRestriction
 
-    utc = timezone.utc
+    import pendulum
+
+    tz = os.environ.get("CRM_PIPELINE_TIMEZONE") or "UTC"
+
+    def at(y: int, m: int, d: int = 1):  # midnight in the business time zone
+        return pendulum.datetime(y, m, d, tz=tz)
+
     restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
     first = core.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
     ok(
-        first.data_interval.start == datetime(2023, 1, 1, tzinfo=utc)
-        and first.data_interval.end == datetime(2023, 2, 1, tzinfo=utc),
-        "first scheduled run covers [2023-01-01, 2023-02-01)",
+        first.data_interval.start == at(2023, 1) and first.data_interval.end == at(2023, 2),
+        f"first scheduled run covers [2023-01-01, 2023-02-01) {tz}",
         first,
     )
     ok(mod.period_of(first.data_interval.start, first.data_interval.end) == "2023-01", "its period is 2023-01")
     july = core.next_dagrun_info(
-        last_automated_data_interval=DataInterval(datetime(2024, 5, 1, tzinfo=utc), datetime(2024, 6, 1, tzinfo=utc)),
-        restriction=restriction,
+        last_automated_data_interval=DataInterval(at(2024, 5), at(2024, 6)), restriction=restriction
     )
     ok(
-        july.run_after == datetime(2024, 7, 1, tzinfo=utc)
-        and july.data_interval.start == datetime(2024, 6, 1, tzinfo=utc)
-        and july.data_interval.end == datetime(2024, 7, 1, tzinfo=utc),
-        "the run after 2024-07-01 covers [2024-06-01, 2024-07-01)",
+        july.run_after == at(2024, 7) and july.data_interval.start == at(2024, 6) and july.data_interval.end == at(2024, 7),
+        f"the run after 2024-07-01 00:00 {tz} covers [2024-06-01, 2024-07-01)",
         july,
     )
-    period = mod.period_of(july.data_interval.start, july.data_interval.end)
-    ok(period == "2024-06", "the run on 1 July computes 2024-06", period)
-    zero = datetime(2024, 7, 1, tzinfo=utc)
+    # the task gets the interval in UTC (1 July 00:00 New York is 04:00 UTC)
+    utc_end = pendulum.instance(july.data_interval.end).in_timezone("UTC")
+    period = mod.period_of(july.data_interval.start, utc_end)
+    ok(period == "2024-06", f"the run on 1 July computes 2024-06 (interval end {utc_end.isoformat()})", period)
+    zero = at(2024, 7)
     ok(mod.period_of(zero, zero) == "2024-06", "a zero-length interval at 1 July still gives 2024-06")
+    from types import SimpleNamespace
+
+    no_interval = {"data_interval_start": None, "data_interval_end": None, "logical_date": None}
+    for run_after, want in ((at(2024, 7, 15), "2024-06"), (at(2024, 7), "2024-06"), (at(2024, 6, 30), "2024-05")):
+        got = mod.period_for({**no_interval, "dag_run": SimpleNamespace(run_after=run_after)})
+        ok(got == want, f"a run with no data interval, run_after {run_after.to_date_string()}: {want}", got)
+    ok(mod.period_for({"data_interval_start": at(2024, 6), "data_interval_end": at(2024, 7)}) == "2024-06", "period_for reads the data interval")
     ok(mod.run_id_for("crm_pipeline", "2024-06", 3) == "crm_pipeline__2024-06__try3", "run id format")
     ok(mod.run_id_for("a b:c+d", "2024-06", 1) == "a_b_c_d__2024-06__try1", "run id keeps [A-Za-z0-9._-] only")
     (run_task,) = dag.tasks
