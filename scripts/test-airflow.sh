@@ -36,6 +36,8 @@ declare -A PY_OK=(
     [2]='(3, 10) <= sys.version_info[:2] < (3, 13)'
 )
 started=$(date +%s)
+py_version=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null) ||
+    { echo "test-airflow: PYTHON=$PYTHON does not run" >&2; exit 2; }
 
 # settings of the DAG that the caller's environment must not leak into a scenario
 unset CRM_PIPELINE_CONFIG CRM_RAW_URL CRM_WAREHOUSE_URL CRM_PIPELINE_VERBOSITY \
@@ -86,6 +88,13 @@ cp -r "$work/job/." "$work/job-dq/"
 sed -i 's/^checks:[[:space:]]*$/checks:\n  - {table: customer_features, check: row_count, min: 100000000}/' \
     "$work/job-dq/pipeline.yaml"
 grep -q 'min: 100000000' "$work/job-dq/pipeline.yaml" || die "could not add the failing check (no top-level checks: in $config_src)"
+# the binary and the job definition must belong together (a binary built from another tree
+# may not read this tree's SQL)
+if ! "$bin" validate --config "$work/job/pipeline.yaml" --raw "$raw" --warehouse "$work/wh-validate" \
+    >"$work/validate.log" 2>&1; then
+    cat "$work/validate.log"
+    die "crm-pipeline validate fails with $config_src: build the binary from this tree, or set CRM_PIPELINE_TEST_CONFIG"
+fi
 # a binary that carries its own job runs without --config (in a folder with no pipeline.yaml)
 if (cd "$work/empty" && "$bin" plan >/dev/null 2>&1); then builtin=1; else builtin=0; fi
 say "   built-in job: $([ $builtin = 1 ] && echo yes || echo 'no (the scenarios pass --config through CRM_PIPELINE_CONFIG)')"
@@ -97,7 +106,7 @@ declare -A version_result
 # --- one Airflow version ---
 setup_venv() { # <major>
     local v=$1 venv=$repo/.venv-airflow$1 cons=$repo/tests/airflow/constraints-airflow$1.txt stamp
-    stamp="apache-airflow==${PIN[$v]} $(sha256sum "$cons" | cut -c1-16) $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
+    stamp="apache-airflow==${PIN[$v]} $(sha256sum "$cons" | cut -c1-16) $py_version"
     if [ -x "$venv/bin/airflow" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$stamp" ]; then
         say "   venv: .venv-airflow$v (reused)"
         return 0
@@ -146,8 +155,8 @@ run_version() {
     venv=$repo/.venv-airflow$v
     say "== Airflow $v (apache-airflow==${PIN[$v]})"
     if ! "$PYTHON" -c "import sys; sys.exit(0 if ${PY_OK[$v]} else 1)"; then
-        say "   SKIP: apache-airflow ${PIN[$v]} does not support Python $("$PYTHON" -V 2>&1 | cut -d' ' -f2)"
-        skipped+=("Airflow ${PIN[$v]}: not installable on this Python")
+        say "   SKIP: apache-airflow ${PIN[$v]} does not install on Python $py_version (its Requires-Python)"
+        skipped+=("Airflow ${PIN[$v]}: not installable on Python $py_version")
         version_result[$v]=skipped
         return
     fi

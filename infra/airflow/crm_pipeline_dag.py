@@ -1,8 +1,8 @@
 """Airflow DAGs for crm-pipeline (Airflow 2.x and 3.x).
 
-`crm_pipeline` runs `crm-pipeline run --period P` once per closed month. Its timetable is an
-explicit data-interval timetable (`CronDataIntervalTimetable("0 0 1 * *")` in the business time
-zone, UTC by default), so the run
+`crm_pipeline` runs `crm-pipeline run --period P` once per closed month (pipeline.yaml's
+`period.grain: month`). Its timetable is an explicit data-interval timetable,
+`CronDataIntervalTimetable("0 0 1 * *")` in the business time zone (UTC by default), so the run
 that starts on 1 July has the data interval [1 June, 1 July) on Airflow 2 and 3 alike, and the
 period is the month that just closed (2024-06). `crm_pipeline_backfill` is triggered by hand
 with `from` / `to` and runs `crm-pipeline backfill` over the range in one task.
@@ -38,8 +38,8 @@ CRM_PIPELINE_RETRIES (3), CRM_PIPELINE_RETRY_DELAY_SECONDS (600), CRM_PIPELINE_T
 CRM_PIPELINE_TIMEZONE (UTC; set it to pipeline.yaml's `time_zone`).
 
 Backfill history on Airflow 3 with `airflow backfill create --dag-id crm_pipeline --from-date
-2023-01-01 --to-date 2024-06-01` (logical dates are the intervals' starts: 2023-01-01 is
-the run for 2023-01); on Airflow 2 with `airflow dags backfill -s 2023-01-01 -e 2024-06-01
+2023-01-01 --to-date 2024-06-01 --max-active-runs 1` (logical dates are the intervals' starts:
+2023-01-01 is the run for 2023-01); on Airflow 2 with `airflow dags backfill -s 2023-01-01 -e 2024-06-01
 crm_pipeline`. Or trigger `crm_pipeline_backfill` with `{"from": "2023-01", "to": "2024-06"}`.
 """
 
