@@ -23,7 +23,7 @@ use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::config::PipelineConfig;
 use crate::error::{Error, Result, exit_code};
-use crate::gate::Allowances;
+use crate::quality::gate::Allowances;
 use crate::layout::Layout;
 use crate::period::Period;
 use crate::run::{self, RunOptions, Status, record};

@@ -51,10 +51,10 @@ pub struct PipelineConfig {
     pub lock_stale_after_minutes: u64,
     /// Data-quality checks on stage, model and output tables.
     #[serde(default)]
-    pub checks: Vec<crate::checks::CheckConfig>,
+    pub checks: Vec<crate::quality::checks::CheckConfig>,
     /// The publish gate: what a run must satisfy before it may replace a published period.
     #[serde(default)]
-    pub gate: crate::gate::GateConfig,
+    pub gate: crate::quality::gate::GateConfig,
     /// Per-bucket object-store options (`s3://bucket: {aws_endpoint: ..., ...}`, object_store's
     /// keys), which replace the environment for that bucket. Values may use `${env:VAR}`;
     /// secrets (keys, tokens, passwords) must.
@@ -436,12 +436,12 @@ impl PipelineConfig {
             o.required = true;
         }
         for (name, s) in &self.sources {
-            let known = crate::extract::contract::source_schema(name).ok_or_else(|| {
+            let known = crate::contract::source_schema(name).ok_or_else(|| {
                 self.err(
                     &format!("sources.{name}"),
                     format!(
                         "unknown extract; expected one of {}",
-                        crate::extract::contract::SOURCES
+                        crate::contract::SOURCES
                             .iter()
                             .map(|s| s.name)
                             .collect::<Vec<_>>()

@@ -8,13 +8,12 @@
 //! known ground truth.
 
 pub mod backfill;
-pub mod checks;
 pub mod config;
+pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod faults;
-pub mod gate;
 pub mod generate;
 pub mod layout;
 pub mod models;

@@ -180,8 +180,8 @@ struct GateArgs {
 }
 
 impl GateArgs {
-    fn allowances(self) -> crm_pipeline::gate::Allowances {
-        crm_pipeline::gate::Allowances {
+    fn allowances(self) -> crm_pipeline::quality::gate::Allowances {
+        crm_pipeline::quality::gate::Allowances {
             open_period: self.allow_open_period,
             beyond_data: self.allow_beyond_data,
             shrink: self.allow_shrink,

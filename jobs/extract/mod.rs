@@ -8,7 +8,6 @@
 //! broken JSON) are quarantined here with a reason; a file that cannot be read at all (missing,
 //! empty, truncated, missing a required column) is an error naming the file and what to do.
 
-pub mod contract;
 mod parse;
 pub mod timestamps;
 
@@ -24,7 +23,7 @@ use crate::config::{PipelineConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::publish::write_parquet;
 use crate::storage::Location;
-use contract::SourceSchema;
+use crate::contract::{self, SourceSchema};
 
 /// Rows per landed Parquet file written from one input file.
 const LANDING_CHUNK_ROWS: usize = 500_000;

@@ -5,7 +5,7 @@ use std::io::Read;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
-use super::contract::SourceSchema;
+use crate::contract::SourceSchema;
 use super::{LANDING_CHUNK_ROWS, LandingBuilder, ParsedFile, Rejects};
 use crate::config::{SourceConfig, SourceFormat};
 use crate::error::{Error, Result};
@@ -336,7 +336,7 @@ fn parse_csv(
 /// file and line still locate them.
 fn raw_text(record: &csv::ByteRecord, delimiter: char, schema: &SourceSchema) -> String {
     if schema.has_pii() {
-        return format!("{} ({} fields)", super::contract::REDACTED, record.len());
+        return format!("{} ({} fields)", crate::contract::REDACTED, record.len());
     }
     let parts: Vec<String> = record
         .iter()
@@ -395,7 +395,7 @@ fn parse_jsonl(
                 Ok(o) => o,
                 Err(e) => {
                     let raw = if schema.has_pii() {
-                        super::contract::REDACTED.to_string()
+                        crate::contract::REDACTED.to_string()
                     } else {
                         String::from_utf8_lossy(trimmed).into_owned()
                     };

@@ -197,7 +197,7 @@ fn quarantine_rows(source: &str, b: &RecordBatch) -> Result<RecordBatch> {
     let reason = b
         .column_by_name("_reject_reason")
         .map(|c| c.as_string::<i32>().clone());
-    let contract = extract::contract::source_schema(source);
+    let contract = crate::contract::source_schema(source);
     let is_pii = |name: &str| {
         contract.is_some_and(|c| c.columns.iter().any(|col| col.pii && col.name == name))
     };
@@ -218,7 +218,7 @@ fn quarantine_rows(source: &str, b: &RecordBatch) -> Result<RecordBatch> {
             .iter()
             .map(|(pii, a)| match (a.is_null(i), pii) {
                 (true, _) => "",
-                (false, true) => extract::contract::REDACTED,
+                (false, true) => crate::contract::REDACTED,
                 (false, false) => a.value(i),
             })
             .collect();

@@ -28,7 +28,7 @@ use object_store::ObjectStoreExt;
 use crate::config::PipelineConfig;
 use crate::error::{EngineContext, Error, Result};
 use crate::extract::{self, LandedSource};
-use crate::gate::{self, Allowances};
+use crate::quality::gate::{self, Allowances};
 use crate::layout::{Attempt, Layout};
 use crate::models;
 use crate::period::Period;
@@ -378,7 +378,7 @@ async fn execute_locked(
     })
     .await?;
     let mut present = BTreeMap::new();
-    for src in extract::contract::SOURCES {
+    for src in crate::contract::SOURCES {
         let landed_src = landed.iter().find(|l| l.name == src.name);
         present.insert(src.name.to_string(), landed_src.is_some_and(|l| l.present));
         let schema = extract::landing_schema(src);
@@ -476,7 +476,7 @@ async fn execute_locked(
     let file = cfg.file.display().to_string();
     let checked = timed(results, "checks", "quality", async {
         let r =
-            crate::checks::run_checks(&ctx, &cfg.checks, &opts.period, &file, &mut outcomes).await;
+            crate::quality::checks::run_checks(&ctx, &cfg.checks, &opts.period, &file, &mut outcomes).await;
         r.map(|()| ((), Some(cfg.checks.len() as u64)))
     })
     .await;

@@ -31,7 +31,7 @@ pub fn sql_params(
     let calibration_end = period.as_of - chrono::Duration::days(i64::from(holdout));
     p.insert("holdout_days".into(), holdout.to_string());
     p.insert("calibration_end".into(), date(calibration_end));
-    for s in extract::contract::SOURCES {
+    for s in crate::contract::SOURCES {
         let has = present.get(s.name).copied().unwrap_or(false);
         p.insert(
             format!("has_{}", s.name),
@@ -51,7 +51,7 @@ pub fn sql_params(
 /// The plan of a job definition: SQL stages and models in run order.
 pub fn plan(cfg: &PipelineConfig) -> Result<stages::graph::Plan> {
     let any_period = Period::containing(cfg.period.grain, chrono::NaiveDate::default());
-    let all_present = extract::contract::SOURCES
+    let all_present = crate::contract::SOURCES
         .iter()
         .map(|s| (s.name.to_string(), true))
         .collect();
@@ -60,7 +60,7 @@ pub fn plan(cfg: &PipelineConfig) -> Result<stages::graph::Plan> {
         .iter()
         .map(|m| m.node())
         .collect();
-    let mut provided: Vec<String> = extract::contract::SOURCES
+    let mut provided: Vec<String> = crate::contract::SOURCES
         .iter()
         .map(|s| format!("raw.{}", s.name))
         .collect();
@@ -100,7 +100,7 @@ pub async fn table_schemas(
         schemas.insert(name.to_string(), schema);
         Ok::<_, Error>(())
     };
-    for s in extract::contract::SOURCES {
+    for s in crate::contract::SOURCES {
         register(&format!("raw.{}", s.name), extract::landing_schema(s))?;
     }
     for (table, out) in &cfg.outputs {
@@ -111,7 +111,7 @@ pub async fn table_schemas(
     }
     register("quarantine", extract::quarantine_schema())?;
     let period = Period::containing(cfg.period.grain, chrono::NaiveDate::default());
-    let all_present = extract::contract::SOURCES
+    let all_present = crate::contract::SOURCES
         .iter()
         .map(|s| (s.name.to_string(), true))
         .collect();

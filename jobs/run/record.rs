@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-use crate::checks::CheckOutcome;
+use crate::quality::checks::CheckOutcome;
 use crate::error::{Error, Result};
 use crate::layout::{Attempt, Layout};
 use crate::publish::{PublishLog, StagedPartition};

@@ -1,7 +1,7 @@
 //! Data-quality checks: each kind fires on bad data with its severity; an error publishes
 //! nothing and exits with the data-quality code.
 
-use crm_pipeline::checks::{CheckConfig, CheckType, Severity};
+use crm_pipeline::quality::checks::{CheckConfig, CheckType, Severity};
 use crm_pipeline::error::exit_code;
 
 use crate::common::*;

@@ -183,7 +183,7 @@ async fn a_run_that_rejects_every_order_or_shrinks_the_period_keeps_the_good_par
         period: crm_pipeline::period::Period::parse(cfg.period.grain, "2024-06").unwrap(),
         run_id: "forced".into(),
         allow_empty: false,
-        allow: crm_pipeline::gate::Allowances {
+        allow: crm_pipeline::quality::gate::Allowances {
             shrink: true,
             ..Default::default()
         },

@@ -96,7 +96,7 @@ impl StageDb {
             return Err(err(format!("{rejected} inline rows could not be split")));
         }
         let schema = extract::landing_schema(
-            extract::contract::source_schema(source).ok_or_else(|| err("unknown source"))?,
+            crate::contract::source_schema(source).ok_or_else(|| err("unknown source"))?,
         );
         self.register(&format!("raw.{source}"), batches, schema)?;
         self.params.insert(format!("has_{source}"), "TRUE".into());

@@ -214,7 +214,7 @@ impl CheckConfig {
     /// income: the contract's personal columns), whose values must not appear in samples.
     pub fn reads_personal_data(&self) -> bool {
         let personal = |c: &str| {
-            crate::extract::contract::SOURCES
+            crate::contract::SOURCES
                 .iter()
                 .flat_map(|s| s.columns.iter())
                 .any(|col| col.pii && col.name.eq_ignore_ascii_case(c))

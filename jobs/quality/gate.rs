@@ -19,7 +19,7 @@
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use crate::checks::{CheckOutcome, CheckType, Severity};
+use crate::quality::checks::{CheckOutcome, CheckType, Severity};
 use crate::error::{Error, Result};
 use crate::period::Period;
 
