@@ -22,10 +22,10 @@ use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::config::PipelineConfig;
-use crate::error::{Error, Result, exit_code};
-use crate::quality::gate::Allowances;
+use crate::error::{Error, Result, StoreContext, exit_code};
 use crate::layout::Layout;
 use crate::period::Period;
+use crate::quality::gate::Allowances;
 use crate::run::{self, RunOptions, Status, record};
 use crate::storage::Location;
 
@@ -252,7 +252,7 @@ async fn latest_runs(layout: &Layout) -> Result<BTreeMap<String, (LatestRun, Opt
         .await
         .or_else(|e| match e {
             object_store::Error::NotFound { .. } => Ok(Vec::new()),
-            e => Err(Error::storage(&runs, crate::storage::explain(&e))),
+            e => Err(Error::store(&runs, e)),
         })?;
     let mut latest: BTreeMap<String, (LatestRun, Option<LatestRun>)> = BTreeMap::new();
     for p in paths
@@ -424,7 +424,7 @@ async fn write_results(warehouse_url: &str, results: &BackfillResults) -> Result
         .store()
         .put(&path, body.into())
         .await
-        .map_err(|e| Error::storage(layout.url_of(&path), crate::storage::explain(&e)))?;
+        .at(layout.url_of(&path))?;
     Ok(())
 }
 

@@ -39,11 +39,14 @@ pub enum Error {
         stage: String,
         /// The SQL file.
         file: String,
-        /// What is wrong.
+        /// What is wrong, for people (the engine's root message when it comes from the engine).
         message: String,
+        /// The engine's error, when it comes from the engine.
+        #[source]
+        cause: Option<Box<datafusion::error::DataFusionError>>,
     },
     /// A raw extract could not be read or does not have the required shape.
-    #[error("source `{source_name}` at {location}: {message}")]
+    #[error("source `{source_name}` at {location}: {message}{}", cause_suffix(.cause.as_deref()))]
     Source {
         /// The source name in pipeline.yaml.
         source_name: String,
@@ -51,14 +54,21 @@ pub enum Error {
         location: String,
         /// What is wrong and what to do.
         message: String,
+        /// The store's error, when reading failed in the store.
+        #[source]
+        cause: Option<Box<object_store::Error>>,
     },
-    /// The object store failed (missing bucket, credentials, permissions, network).
-    #[error("storage error at {url}: {message}")]
+    /// The object store failed (missing bucket, credentials, permissions, network), or a local
+    /// file operation of the warehouse did.
+    #[error("storage error at {url}: {message}{}", cause_suffix(.cause.as_deref()))]
     Storage {
         /// The URL being read or written.
         url: String,
         /// What failed and the likely fix.
         message: String,
+        /// The store's error, when it comes from the store.
+        #[source]
+        cause: Option<Box<object_store::Error>>,
     },
     /// Another run holds the period's lock.
     #[error("storage error at {url}: {message}")]
@@ -93,6 +103,15 @@ pub enum Error {
     /// An unexpected internal failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error with what the job was doing when it happened; the exit code is the cause's.
+    #[error("{context}: {source}")]
+    Context {
+        /// What was being done, and what became of it.
+        context: String,
+        /// The error.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// The crate's result type.
@@ -116,6 +135,7 @@ impl Error {
                 _ => exit_code::INTERNAL,
             },
             Error::Model { .. } | Error::Internal(_) => exit_code::INTERNAL,
+            Error::Context { source, .. } => source.exit_code(),
         }
     }
 
@@ -137,12 +157,49 @@ impl Error {
         }
     }
 
-    /// Builds a storage error for `url`.
+    /// Builds a storage error for `url` without a store error behind it (a local file
+    /// operation, a broken record).
     pub fn storage(url: impl fmt::Display, message: impl fmt::Display) -> Self {
         Error::Storage {
             url: url.to_string(),
             message: message.to_string(),
+            cause: None,
         }
+    }
+
+    /// The error of a store operation on `url`, with the likely fix; the store's error is kept
+    /// as the source.
+    pub fn store(url: impl fmt::Display, e: object_store::Error) -> Self {
+        Error::Storage {
+            url: url.to_string(),
+            message: storage_hint(&e).to_string(),
+            cause: Some(Box::new(e)),
+        }
+    }
+
+    /// Builds a stage error that is not the engine's (a template problem).
+    pub fn stage(stage: &str, file: impl fmt::Display, message: impl fmt::Display) -> Self {
+        Error::Stage {
+            stage: stage.to_string(),
+            file: file.to_string(),
+            message: message.to_string(),
+            cause: None,
+        }
+    }
+
+    /// Whether the query engine ran out of memory (its memory pool refused a reservation),
+    /// wherever the engine's error is kept.
+    pub fn is_out_of_memory(&self) -> bool {
+        let engine = match self {
+            Error::Context { source, .. } => return source.is_out_of_memory(),
+            Error::Stage { cause: Some(c), .. } => c.as_ref(),
+            Error::Engine { source, .. } => source.as_ref(),
+            _ => return false,
+        };
+        matches!(
+            engine.find_root(),
+            datafusion::error::DataFusionError::ResourcesExhausted(_)
+        )
     }
 
     /// Builds a source error.
@@ -155,6 +212,30 @@ impl Error {
             source_name: source_name.to_string(),
             location: location.to_string(),
             message: message.to_string(),
+            cause: None,
+        }
+    }
+
+    /// A source that could not be read from its store, with the likely fix; the store's error
+    /// is kept as the source.
+    pub fn source_store(
+        source_name: impl fmt::Display,
+        location: impl fmt::Display,
+        e: object_store::Error,
+    ) -> Self {
+        Error::Source {
+            source_name: source_name.to_string(),
+            location: location.to_string(),
+            message: storage_hint(&e).to_string(),
+            cause: Some(Box::new(e)),
+        }
+    }
+
+    /// Wraps the error with what was being done.
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Error::Context {
+            context: context.to_string(),
+            source: Box::new(self),
         }
     }
 }
@@ -192,23 +273,84 @@ impl<T> EngineContext<T> for std::result::Result<T, datafusion::error::DataFusio
     }
 }
 
+/// `" (<the store's error>)"` after a storage message, when a store error is behind it.
+fn cause_suffix(cause: Option<&object_store::Error>) -> String {
+    cause.map(|c| format!(" ({c})")).unwrap_or_default()
+}
+
+/// Attaches where a store operation failed: `.at(url)` turns an object_store error into a
+/// storage error naming the URL and the likely fix ([`storage_hint`]), keeping the store's error
+/// as its source.
+pub trait StoreContext<T> {
+    /// The error of a store operation on `url`.
+    fn at(self, url: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> StoreContext<T> for std::result::Result<T, object_store::Error> {
+    fn at(self, url: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::store(url, e))
+    }
+}
+
+/// Attaches the SQL stage an engine error happened in: `.in_stage(name, file)`.
+pub trait StageContext<T> {
+    /// The error of stage `stage`, read from `file`.
+    fn in_stage(self, stage: &str, file: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> StageContext<T> for std::result::Result<T, datafusion::error::DataFusionError> {
+    fn in_stage(self, stage: &str, file: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::Stage {
+            stage: stage.to_string(),
+            file: file.to_string(),
+            message: engine_message(&e),
+            cause: Some(Box::new(e)),
+        })
+    }
+}
+
 impl From<object_store::Error> for Error {
     fn from(e: object_store::Error) -> Self {
         let url = match &e {
             object_store::Error::NotFound { path, .. } => path.clone(),
             _ => String::from("object store"),
         };
-        Error::storage(url, crate::storage::explain(&e))
+        Error::store(url, e)
     }
 }
 
-impl From<crate::generate::GenerateError> for Error {
-    fn from(e: crate::generate::GenerateError) -> Self {
-        use crate::generate::GenerateError as G;
-        match e {
-            G::InvalidOptions(m) => Error::Usage(m),
-            G::Store { path, source } => Error::storage(path, crate::storage::explain(&source)),
-            other => Error::Internal(other.to_string()),
-        }
+/// The likely fix for an object-store error, for people at 3 a.m.
+pub fn storage_hint(e: &object_store::Error) -> &'static str {
+    let text = format!("{e:?} {e}");
+    let has = |needle: &str| text.contains(needle);
+    if has("NoSuchBucket") {
+        "the bucket does not exist: fix the bucket name in the URL or create the bucket"
+    } else if matches!(e, object_store::Error::NotFound { .. }) {
+        "not found: check the URL, the bucket name and that the extract was delivered"
+    } else if has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") {
+        "the credentials were rejected: check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) for this endpoint"
+    } else if has("Failed to get credentials")
+        || has("credential")
+        || has("/latest/api/token")
+        || has("/latest/meta-data")
+        || has("169.254.169.254")
+        || matches!(e, object_store::Error::Unauthenticated { .. })
+    {
+        "no usable credentials: set them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a role for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS, AZURE_STORAGE_ACCOUNT_KEY or a managed identity for Azure) or in pipeline.yaml `stores:` as ${env:VAR} references"
+    } else if has("AccessDenied")
+        || has("Forbidden")
+        || matches!(e, object_store::Error::PermissionDenied { .. })
+    {
+        "permission denied: the credentials are valid but lack access to this bucket/prefix; the warehouse needs list, read, write and delete, the raw extracts list and read"
+    } else if matches!(
+        e,
+        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
+    ) {
+        "the object changed concurrently: another run may be writing the same location"
+    } else if has("error sending request") || has("onnect") || has("dns error") || has("timed out")
+    {
+        "the endpoint could not be reached: check the endpoint (AWS_ENDPOINT_URL or the store's aws_endpoint), that the server is running and the network allows it"
+    } else {
+        "object store request failed"
     }
 }

@@ -362,7 +362,7 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
         Path::from_url_path(url.path())
             .map_err(|e| Error::Usage(format!("invalid path in `{url}`: {e}")))
     };
-    let storage_err = |e: object_store::Error| Error::storage(url, explain(&e));
+    let storage_err = |e: object_store::Error| Error::store(url, e);
     match url.scheme() {
         "file" => {
             let fs_path = url
@@ -446,43 +446,6 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
             "unsupported URL scheme `{other}` in `{url}`: use a local path, file://, s3://, gs://, az://, abfs:// or memory://"
         ))),
     }
-}
-
-/// Turns an object-store error into a message that names the likely fix.
-pub fn explain(e: &object_store::Error) -> String {
-    let text = format!("{e:?} {e}");
-    let has = |needle: &str| text.contains(needle);
-    let hint = if has("NoSuchBucket") {
-        "the bucket does not exist: fix the bucket name in the URL or create the bucket"
-    } else if matches!(e, object_store::Error::NotFound { .. }) {
-        "not found: check the URL, the bucket name and that the extract was delivered"
-    } else if has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") {
-        "the credentials were rejected: check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) for this endpoint"
-    } else if has("Failed to get credentials")
-        || has("credential")
-        || has("/latest/api/token")
-        || has("/latest/meta-data")
-        || has("169.254.169.254")
-        || matches!(e, object_store::Error::Unauthenticated { .. })
-    {
-        "no usable credentials: set them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a role for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS, AZURE_STORAGE_ACCOUNT_KEY or a managed identity for Azure) or in pipeline.yaml `stores:` as ${env:VAR} references"
-    } else if has("AccessDenied")
-        || has("Forbidden")
-        || matches!(e, object_store::Error::PermissionDenied { .. })
-    {
-        "permission denied: the credentials are valid but lack access to this bucket/prefix; the warehouse needs list, read, write and delete, the raw extracts list and read"
-    } else if matches!(
-        e,
-        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
-    ) {
-        "the object changed concurrently: another run may be writing the same location"
-    } else if has("error sending request") || has("onnect") || has("dns error") || has("timed out")
-    {
-        "the endpoint could not be reached: check the endpoint (AWS_ENDPOINT_URL or the store's aws_endpoint), that the server is running and the network allows it"
-    } else {
-        "object store request failed"
-    };
-    format!("{hint} ({e})")
 }
 
 #[cfg(test)]

@@ -248,13 +248,13 @@ fn ballista_workarounds(config: SessionConfig) -> SessionConfig {
 }
 
 fn scheduler_error(url: &str, what: &str) -> Error {
-    Error::Source {
-        source_name: "ballista scheduler".into(),
-        location: url.into(),
-        message: format!(
+    Error::source(
+        "ballista scheduler",
+        url,
+        format!(
             "{what}; start the scheduler (infra/README.md), fix --scheduler / engine.scheduler, or run with --engine local"
         ),
-    }
+    )
 }
 
 /// Fails fast when nothing listens at the scheduler's address (Ballista itself would only find

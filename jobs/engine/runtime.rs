@@ -83,17 +83,7 @@ pub fn engine_runtime(
 /// An engine memory error made actionable: it names the stage and the knob. Operators that
 /// cannot spill (e.g. a hash join's build side) fail this way when the limit is too small.
 pub fn explain_out_of_memory(cfg: &PipelineConfig, e: Error) -> Error {
-    let exhausted = match &e {
-        Error::Stage { message, .. } => message.contains("Resources exhausted"),
-        Error::Engine { source, .. } => {
-            matches!(
-                source.as_ref(),
-                datafusion::error::DataFusionError::ResourcesExhausted(_)
-            ) || source.to_string().contains("Resources exhausted")
-        }
-        _ => false,
-    };
-    if !exhausted {
+    if !e.is_out_of_memory() {
         return e;
     }
     let limit = cfg.engine.memory_limit.as_deref().unwrap_or("unlimited");

@@ -20,10 +20,10 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::Serialize;
 
 use crate::config::{PipelineConfig, SourceConfig};
-use crate::error::{Error, Result};
+use crate::contract::{self, SourceSchema};
+use crate::error::{Error, Result, StoreContext};
 use crate::publish::write_parquet;
 use crate::storage::Location;
-use crate::contract::{self, SourceSchema};
 
 /// Rows per landed Parquet file written from one input file.
 const LANDING_CHUNK_ROWS: usize = 500_000;
@@ -245,7 +245,16 @@ async fn land_source(
     let files = list_files(&loc, location, &mut skipped)
         .await
         .map_err(|e| match e {
-            Error::Storage { message, .. } => Error::source(name, location, message),
+            Error::Storage {
+                message,
+                cause: Some(cause),
+                ..
+            } => Error::Source {
+                source_name: name.to_string(),
+                location: location.to_string(),
+                message,
+                cause: Some(cause),
+            },
             other => other,
         })?;
     let mut landed = LandedSource {
@@ -295,10 +304,10 @@ async fn land_source(
                 let bytes = store
                     .get(&path)
                     .await
-                    .map_err(|e| Error::source(&name, &url, crate::storage::explain(&e)))?
+                    .map_err(|e| Error::source_store(&name, &url, e))?
                     .bytes()
                     .await
-                    .map_err(|e| Error::source(&name, &url, crate::storage::explain(&e)))?;
+                    .map_err(|e| Error::source_store(&name, &url, e))?;
                 let parsed = tokio::task::spawn_blocking(move || {
                     parse::parse_file(&bytes, &url, &name, &src, schema, lschema, tz)
                 })
@@ -366,10 +375,10 @@ pub async fn check_source(name: &str, src: &SourceConfig, location: &str) -> Res
         .store()
         .get(&first.location)
         .await
-        .map_err(|e| Error::source(name, &url, crate::storage::explain(&e)))?
+        .map_err(|e| Error::source_store(name, &url, e))?
         .bytes()
         .await
-        .map_err(|e| Error::source(name, &url, crate::storage::explain(&e)))?;
+        .map_err(|e| Error::source_store(name, &url, e))?;
     let parsed = parse::parse_file(
         &bytes,
         &url,
@@ -449,7 +458,7 @@ pub async fn list_files(
                 return Ok(vec![meta]);
             }
             Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(Error::storage(original, crate::storage::explain(&e))),
+            Err(e) => return Err(Error::store(original, e)),
         }
     }
     let depth = prefix.parts().count();
@@ -471,7 +480,7 @@ pub async fn list_files(
         })
         .try_collect()
         .await
-        .map_err(|e| Error::storage(original, crate::storage::explain(&e)))?;
+        .at(original)?;
     if loc.is_local() {
         files.retain(|m| {
             let linked = is_linked(&m.location, Some(&prefix));

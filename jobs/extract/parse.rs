@@ -5,9 +5,9 @@ use std::io::Read;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
-use crate::contract::SourceSchema;
 use super::{LANDING_CHUNK_ROWS, LandingBuilder, ParsedFile, Rejects};
 use crate::config::{SourceConfig, SourceFormat};
+use crate::contract::SourceSchema;
 use crate::error::{Error, Result};
 
 /// Splits one file. `url` names it in errors and in the landed `_source_file` column.

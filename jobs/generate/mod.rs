@@ -291,6 +291,16 @@ pub enum GenerateError {
     Worker(String),
 }
 
+impl From<GenerateError> for crate::Error {
+    fn from(e: GenerateError) -> Self {
+        match e {
+            GenerateError::InvalidOptions(m) => crate::Error::Usage(m),
+            GenerateError::Store { path, source } => crate::Error::store(path, source),
+            other => crate::Error::Internal(other.to_string()),
+        }
+    }
+}
+
 /// Exact counts of what was written. Dirt keys count planted dirty rows or cells; the other keys
 /// are the expected clean counts. Serialised as `{"<extract>": {"<key>": count}}`
 /// ([`DirtCounts::to_map`]).

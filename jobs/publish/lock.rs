@@ -136,7 +136,7 @@ impl PeriodLock {
         let body =
             serde_json::to_vec_pretty(&owner).map_err(|e| Error::Internal(format!("lock: {e}")))?;
         let store = warehouse.store();
-        let storage = |e: object_store::Error| Error::storage(&url, crate::storage::explain(&e));
+        let storage = |e: object_store::Error| Error::store(&url, e);
         let busy = |h: &LockOwner| Error::PeriodLocked {
             url: url.clone(),
             holder: h.run_id.clone(),

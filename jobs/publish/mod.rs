@@ -39,7 +39,7 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ColumnType;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreContext};
 use crate::layout::{Attempt, Layout};
 use crate::period::Period;
 use crate::storage::Location;
@@ -289,12 +289,9 @@ pub async fn remove_all(loc: &Location) -> Result<()> {
         .map_ok(|m| m.location)
         .try_collect()
         .await
-        .map_err(|e| Error::storage(loc, crate::storage::explain(&e)))?;
+        .at(loc)?;
     for p in paths {
-        store
-            .delete(&p)
-            .await
-            .map_err(|e| Error::storage(loc.url_of(&p), crate::storage::explain(&e)))?;
+        store.delete(&p).await.at(loc.url_of(&p))?;
     }
     Ok(())
 }
@@ -328,6 +325,6 @@ pub async fn write_parquet(
     loc.store()
         .put(path, buf.into())
         .await
-        .map_err(|e| Error::storage(loc.url_of(path), crate::storage::explain(&e)))?;
+        .at(loc.url_of(path))?;
     Ok(())
 }

@@ -25,7 +25,7 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::StagedPartition;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreContext};
 use crate::layout::{Attempt, Layout};
 use crate::period::Period;
 use crate::storage::Location;
@@ -99,7 +99,7 @@ async fn write_intent(layout: &Layout, period: &Period, intent: &PublishIntent) 
         .store()
         .put(&path, body.into())
         .await
-        .map_err(|e| Error::storage(layout.url_of(&path), crate::storage::explain(&e)))?;
+        .at(layout.url_of(&path))?;
     Ok(())
 }
 
@@ -108,16 +108,10 @@ pub async fn read_intent(layout: &Layout, period: &Period) -> Result<Option<Publ
     let path = layout.publish_intent(period);
     let store = layout.warehouse().store();
     let bytes = match store.get(&path).await {
-        Ok(got) => got
-            .bytes()
-            .await
-            .map_err(|e| Error::storage(layout.url_of(&path), crate::storage::explain(&e)))?,
+        Ok(got) => got.bytes().await.at(layout.url_of(&path))?,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => {
-            return Err(Error::storage(
-                layout.url_of(&path),
-                crate::storage::explain(&e),
-            ));
+            return Err(Error::store(layout.url_of(&path), e));
         }
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
@@ -132,10 +126,7 @@ async fn delete_intent(layout: &Layout, period: &Period) -> Result<()> {
     let path = layout.publish_intent(period);
     match layout.warehouse().store().delete(&path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(Error::storage(
-            layout.url_of(&path),
-            crate::storage::explain(&e),
-        )),
+        Err(e) => Err(Error::store(layout.url_of(&path), e)),
     }
 }
 
@@ -206,16 +197,7 @@ fn format_failure(e: Error, table: &str, period: &str, undo: Option<Error>) -> E
             "rolling back also failed ({u}); the intent is kept, and the next run of period {period} finishes the rollback before it starts"
         ),
     };
-    match e {
-        Error::Storage { url, message } => Error::Storage {
-            url,
-            message: format!("publishing `{table}` failed: {message}; {what}"),
-        },
-        other => Error::Storage {
-            url: table.to_string(),
-            message: format!("publishing `{table}` failed: {other}; {what}"),
-        },
-    }
+    e.context(format!("publishing `{table}` failed; {what}"))
 }
 
 async fn swap_in(
@@ -294,7 +276,7 @@ async fn roll_back(
                 match store.delete(&to.path_of(f)).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => {
-                        return Err(Error::storage(to.join(f), crate::storage::explain(&e)));
+                        return Err(Error::store(to.join(f), e));
                     }
                 }
             }
@@ -452,7 +434,7 @@ async fn copy_objects(from: &Location, to: &Location, files: &[String]) -> Resul
         store
             .copy(&from.path_of(f), &to.path_of(f))
             .await
-            .map_err(|e| Error::storage(to.join(f), crate::storage::explain(&e)))?;
+            .at(to.join(f))?;
     }
     Ok(())
 }
@@ -465,13 +447,13 @@ async fn delete_others(to: &Location, files: &[String]) -> Result<()> {
         .map_ok(|m| m.location)
         .try_collect()
         .await
-        .map_err(|e| Error::storage(to, crate::storage::explain(&e)))?;
+        .at(to)?;
     for p in existing {
         if !files.iter().any(|f| p.filename() == Some(f.as_str())) {
             match store.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => {
-                    return Err(Error::storage(to.url_of(&p), crate::storage::explain(&e)));
+                    return Err(Error::store(to.url_of(&p), e));
                 }
             }
         }

@@ -19,9 +19,9 @@
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use crate::quality::checks::{CheckOutcome, CheckType, Severity};
 use crate::error::{Error, Result};
 use crate::period::Period;
+use crate::quality::checks::{CheckOutcome, CheckType, Severity};
 
 /// `gate:` in pipeline.yaml.
 #[derive(Debug, Clone, Deserialize)]

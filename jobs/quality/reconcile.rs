@@ -11,12 +11,59 @@ use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringAr
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::ParquetReadOptions;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineContext, Error, Result};
 use crate::extract::{self, LandedSource};
 use crate::period::Period;
-use crate::run::record::{RejectSample, SourceResult};
 use crate::storage::Location;
+
+/// A quarantined row shown in the record: where it is and its text (withheld for extracts with
+/// personal data).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RejectSample {
+    /// The reason.
+    pub reason: String,
+    /// The file.
+    pub file: String,
+    /// The line (CSV, JSON Lines) or row (Parquet) number.
+    pub row_number: i64,
+    /// The row's text.
+    pub raw: String,
+}
+
+/// What happened to one source's rows.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct SourceResult {
+    /// Source name.
+    pub name: String,
+    /// Resolved location.
+    pub location: String,
+    /// Whether the extract was found.
+    pub present: bool,
+    /// Files read.
+    pub files: usize,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows loaded into the staging table.
+    pub loaded: u64,
+    /// Rows quarantined, by reason.
+    pub quarantined: BTreeMap<String, u64>,
+    /// A few quarantined rows per reason (at most three), so a refused run can be diagnosed
+    /// from its record although its quarantine is not published.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<RejectSample>,
+    /// Cells normalised (kept, changed), by kind.
+    pub normalised: BTreeMap<String, u64>,
+    /// Valid rows dated after the as-of date (left out of this period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_as_of: Option<u64>,
+    /// Whether rows_read = loaded + quarantined.
+    pub reconciled: bool,
+    /// Warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
 
 async fn count_by(ctx: &SessionContext, sql: &str) -> Result<BTreeMap<String, u64>> {
     let batches = ctx

@@ -12,7 +12,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
-use crate::error::{EngineContext, Error, Result};
+use crate::error::{EngineContext, Error, Result, StoreContext};
 use crate::storage::Location;
 
 /// The columns of one table read back, whole (only the columns asked for and present).
@@ -132,7 +132,7 @@ impl PublishedPeriod {
             .list(Some(part.prefix()))
             .try_collect()
             .await
-            .map_err(|e| Error::storage(part.url(), crate::storage::explain(&e)))?;
+            .at(part.url())?;
         if !files
             .iter()
             .any(|f| f.location.as_ref().ends_with(".parquet"))
@@ -259,16 +259,13 @@ impl PublishedPeriod {
         let url = self.warehouse.url_of(&path);
         match self.warehouse.store().get(&path).await {
             Ok(r) => {
-                let bytes = r
-                    .bytes()
-                    .await
-                    .map_err(|e| Error::storage(&url, crate::storage::explain(&e)))?;
+                let bytes = r.bytes().await.at(&url)?;
                 serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                     Error::storage(&url, format!("the run results are not valid JSON: {e}"))
                 })
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(Error::storage(&url, crate::storage::explain(&e))),
+            Err(e) => Err(Error::store(&url, e)),
         }
     }
 }

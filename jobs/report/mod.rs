@@ -15,7 +15,7 @@ use std::fmt::Write;
 use object_store::ObjectStoreExt;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreContext};
 use crate::storage::Location;
 use data::{Frame, PublishedPeriod};
 use format::{amount, count, esc, number, opt, percent};
@@ -34,7 +34,7 @@ pub async fn write_report(warehouse: &Location, period: &str) -> Result<String> 
         .store()
         .put(&path, html.into_bytes().into())
         .await
-        .map_err(|e| Error::storage(&url, crate::storage::explain(&e)))?;
+        .at(&url)?;
     Ok(url)
 }
 

@@ -26,13 +26,13 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use crate::config::PipelineConfig;
-use crate::error::{EngineContext, Error, Result};
+use crate::error::{EngineContext, Error, Result, StoreContext};
 use crate::extract::{self, LandedSource};
-use crate::quality::gate::{self, Allowances};
 use crate::layout::{Attempt, Layout};
 use crate::models;
 use crate::period::Period;
 use crate::publish::{self, PartitionWriter, lock::PeriodLock};
+use crate::quality::gate::{self, Allowances};
 use crate::stages::{Layer, graph::Step};
 use crate::storage::Location;
 
@@ -173,15 +173,9 @@ async fn claim_run_id(layout: &Layout, run_id: &str, period: &Period) -> Result<
     match publish::lock::create(store.as_ref(), &path, body.into_bytes(), &url).await {
         Ok(()) => return Ok(()),
         Err(object_store::Error::AlreadyExists { .. }) => {}
-        Err(e) => return Err(Error::storage(&url, crate::storage::explain(&e))),
+        Err(e) => return Err(Error::store(&url, e)),
     }
-    let bytes = store
-        .get(&path)
-        .await
-        .map_err(|e| Error::storage(&url, crate::storage::explain(&e)))?
-        .bytes()
-        .await
-        .map_err(|e| Error::storage(&url, crate::storage::explain(&e)))?;
+    let bytes = store.get(&path).await.at(&url)?.bytes().await.at(&url)?;
     let claimed = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v.get("period").and_then(|p| p.as_str()).map(String::from))
@@ -206,7 +200,7 @@ async fn next_attempt(layout: &Layout, run_id: &str) -> Result<Attempt> {
         .await
         .or_else(|e| match e {
             object_store::Error::NotFound { .. } => Ok(Vec::new()),
-            e => Err(Error::storage(&folder, crate::storage::explain(&e))),
+            e => Err(Error::store(&folder, e)),
         })?;
     let last = listed
         .iter()
@@ -475,8 +469,14 @@ async fn execute_locked(
     let mut outcomes = Vec::new();
     let file = cfg.file.display().to_string();
     let checked = timed(results, "checks", "quality", async {
-        let r =
-            crate::quality::checks::run_checks(&ctx, &cfg.checks, &opts.period, &file, &mut outcomes).await;
+        let r = crate::quality::checks::run_checks(
+            &ctx,
+            &cfg.checks,
+            &opts.period,
+            &file,
+            &mut outcomes,
+        )
+        .await;
         r.map(|()| ((), Some(cfg.checks.len() as u64)))
     })
     .await;
@@ -776,11 +776,7 @@ async fn check_footers(loc: &Location, period: &str, table: &str) -> Result<()> 
     use datafusion::parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
     let store = loc.store();
     let files: Vec<object_store::ObjectMeta> =
-        store
-            .list(Some(loc.prefix()))
-            .try_collect()
-            .await
-            .map_err(|e| Error::storage(loc, crate::storage::explain(&e)))?;
+        store.list(Some(loc.prefix())).try_collect().await.at(loc)?;
     for f in files {
         let url = loc.url_of(&f.location);
         let read = |range: std::ops::Range<u64>| {

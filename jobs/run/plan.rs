@@ -81,7 +81,7 @@ pub async fn table_schemas(
     use datafusion::catalog::MemorySchemaProvider;
     use datafusion::datasource::empty::EmptyTable;
 
-    use crate::error::{EngineContext, Error};
+    use crate::error::{EngineContext, Error, StageContext};
     use crate::stages::graph::Step;
 
     let ctx = crate::engine::local_session(cfg)?;
@@ -122,11 +122,10 @@ pub async fn table_schemas(
             Step::Sql(stage) => {
                 let sql =
                     stages::substitute_params(&stage.template, &params, &stage.name, &stage.file)?;
-                let df = ctx.sql(&sql).await.map_err(|e| Error::Stage {
-                    stage: stage.name.clone(),
-                    file: stage.file.display().to_string(),
-                    message: crate::error::engine_message(&e),
-                })?;
+                let df = ctx
+                    .sql(&sql)
+                    .await
+                    .in_stage(&stage.name, stage.file.display())?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 if schema.field_with_name("_reject_reason").is_ok() {
                     let clean: Vec<_> = schema

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-use crate::quality::checks::CheckOutcome;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreContext};
 use crate::layout::{Attempt, Layout};
 use crate::publish::{PublishLog, StagedPartition};
+use crate::quality::checks::CheckOutcome;
+pub use crate::quality::reconcile::{RejectSample, SourceResult};
 
 /// How a run (or a step) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -68,53 +69,6 @@ pub struct StepResult {
     /// Peak resident memory of the process during the step, in MiB (Linux only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_mib: Option<f64>,
-}
-
-/// A quarantined row shown in the record: where it is and its text (withheld for extracts with
-/// personal data).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RejectSample {
-    /// The reason.
-    pub reason: String,
-    /// The file.
-    pub file: String,
-    /// The line (CSV, JSON Lines) or row (Parquet) number.
-    pub row_number: i64,
-    /// The row's text.
-    pub raw: String,
-}
-
-/// What happened to one source's rows.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct SourceResult {
-    /// Source name.
-    pub name: String,
-    /// Resolved location.
-    pub location: String,
-    /// Whether the extract was found.
-    pub present: bool,
-    /// Files read.
-    pub files: usize,
-    /// Data rows read.
-    pub rows_read: u64,
-    /// Rows loaded into the staging table.
-    pub loaded: u64,
-    /// Rows quarantined, by reason.
-    pub quarantined: BTreeMap<String, u64>,
-    /// A few quarantined rows per reason (at most three), so a refused run can be diagnosed
-    /// from its record although its quarantine is not published.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub samples: Vec<RejectSample>,
-    /// Cells normalised (kept, changed), by kind.
-    pub normalised: BTreeMap<String, u64>,
-    /// Valid rows dated after the as-of date (left out of this period).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after_as_of: Option<u64>,
-    /// Whether rows_read = loaded + quarantined.
-    pub reconciled: bool,
-    /// Warnings.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
 }
 
 /// The error of a failed run.
@@ -251,7 +205,7 @@ pub async fn write(layout: &Layout, attempt: &Attempt, results: &RunResults) -> 
         store
             .put(&path, body.clone().into())
             .await
-            .map_err(|e| Error::storage(layout.url_of(&path), crate::storage::explain(&e)))?;
+            .at(layout.url_of(&path))?;
     }
     Ok(())
 }
@@ -269,16 +223,10 @@ pub async fn read_at(
 ) -> Result<Option<RunResults>> {
     let store = layout.warehouse().store();
     let bytes = match store.get(path).await {
-        Ok(got) => got
-            .bytes()
-            .await
-            .map_err(|e| Error::storage(layout.url_of(path), crate::storage::explain(&e)))?,
+        Ok(got) => got.bytes().await.at(layout.url_of(path))?,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => {
-            return Err(Error::storage(
-                layout.url_of(path),
-                crate::storage::explain(&e),
-            ));
+            return Err(Error::store(layout.url_of(path), e));
         }
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {

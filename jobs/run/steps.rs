@@ -11,7 +11,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::prelude::ParquetReadOptions;
 
 use super::record::{RunResults, Status, StepResult};
-use crate::error::{EngineContext, Error, Result};
+use crate::error::{EngineContext, Error, Result, StageContext};
 use crate::models::{Model, ModelInputs, ModelOutputs};
 use crate::stages::{self, SqlStage, graph::ModelNode};
 use crate::storage::Location;
@@ -119,10 +119,9 @@ pub(super) async fn sql_stage(
     period: &str,
 ) -> Result<(bool, Option<u64>)> {
     let sql = stages::substitute_params(&stage.template, params, &stage.name, &stage.file)?;
-    let stage_err = |e: datafusion::error::DataFusionError| Error::Stage {
-        stage: stage.name.clone(),
-        file: stage.file.display().to_string(),
-        message: e.to_string(),
+    let file = stage.file.display().to_string();
+    let stage_err = |e: datafusion::error::DataFusionError| {
+        Err::<(), _>(e).in_stage(&stage.name, &file).unwrap_err()
     };
     let df = ctx.sql(&sql).await.map_err(stage_err)?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());

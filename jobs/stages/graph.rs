@@ -201,11 +201,7 @@ fn find_cycle(remaining: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
 
 fn step_err(s: &Step, message: String) -> Error {
     match s {
-        Step::Sql(q) => Error::Stage {
-            stage: q.name.clone(),
-            file: q.file.display().to_string(),
-            message,
-        },
+        Step::Sql(q) => Error::stage(&q.name, q.file.display(), message),
         Step::Model(m) => Error::Model {
             model: m.name.clone(),
             message,

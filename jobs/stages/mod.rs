@@ -109,11 +109,7 @@ pub fn discover(dir: &Path, params: &BTreeMap<String, String>) -> Result<Vec<Sql
 }
 
 fn stage_err(name: &str, file: &Path, message: impl std::fmt::Display) -> Error {
-    Error::Stage {
-        stage: name.to_string(),
-        file: file.display().to_string(),
-        message: message.to_string(),
-    }
+    Error::stage(name, file.display(), message)
 }
 
 /// The built-in SQL parameters (set by the run from its period and sources; `has_<source>` as

@@ -1,8 +1,8 @@
 //! Data-quality checks: each kind fires on bad data with its severity; an error publishes
 //! nothing and exits with the data-quality code.
 
-use crm_pipeline::quality::checks::{CheckConfig, CheckType, Severity};
 use crm_pipeline::error::exit_code;
+use crm_pipeline::quality::checks::{CheckConfig, CheckType, Severity};
 
 use crate::common::*;
 

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use crm_pipeline::config::{Overrides, PipelineConfig};
-use crm_pipeline::extract::{self, contract::SOURCES};
+use crm_pipeline::contract::SOURCES;
+use crm_pipeline::extract;
 use crm_pipeline::period::{Grain, Period};
 use crm_pipeline::stages::{self, SqlStage};
 use datafusion::arrow::array::RecordBatch;
@@ -96,7 +97,7 @@ impl StageDb {
             return Err(err(format!("{rejected} inline rows could not be split")));
         }
         let schema = extract::landing_schema(
-            crate::contract::source_schema(source).ok_or_else(|| err("unknown source"))?,
+            crm_pipeline::contract::source_schema(source).ok_or_else(|| err("unknown source"))?,
         );
         self.register(&format!("raw.{source}"), batches, schema)?;
         self.params.insert(format!("has_{source}"), "TRUE".into());
