@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use crm_pipeline::config::ColumnType;
 use crm_pipeline::models::segments::{rfm, rfm8};
+use crm_pipeline::publish::ColumnType;
 use crm_pipeline::publish::PartitionWriter;
 use crm_pipeline::storage::Location;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};

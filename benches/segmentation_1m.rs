@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crm_pipeline::config::ModelsConfig;
+use crm_pipeline::models::ModelsConfig;
 use crm_pipeline::models::segments::SegmentsModel;
 use crm_pipeline::models::{Model, ModelInputs};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};

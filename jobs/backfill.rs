@@ -21,8 +21,8 @@ use object_store::ObjectStoreExt;
 use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore, watch};
 
-use crate::config::PipelineConfig;
 use crate::error::{Error, Result, StoreContext, exit_code};
+use crate::job::Job;
 use crate::layout::Layout;
 use crate::period::Period;
 use crate::quality::gate::Allowances;
@@ -294,11 +294,7 @@ async fn has_files(loc: &Location) -> bool {
         .unwrap_or(false)
 }
 
-async fn period_states(
-    cfg: &PipelineConfig,
-    layout: &Layout,
-    periods: &[Period],
-) -> Result<Vec<PeriodState>> {
+async fn period_states(job: &Job, layout: &Layout, periods: &[Period]) -> Result<Vec<PeriodState>> {
     let runs = latest_runs(layout).await?;
     let mut out = Vec::new();
     for p in periods {
@@ -310,8 +306,8 @@ async fn period_states(
             .await
             .is_ok();
         let mut all_partitions = true;
-        for (table, _) in cfg.outputs.iter().filter(|(_, o)| o.enabled) {
-            if !has_files(&layout.partition(table, p)).await {
+        for out in job.enabled_outputs() {
+            if !has_files(&layout.partition(&out.name, p)).await {
                 all_partitions = false;
                 break;
             }
@@ -359,12 +355,9 @@ pub fn periods_between(from: &Period, to: &Period) -> Result<Vec<Period>> {
 /// Runs the backfill. The results are also written to the warehouse (after every period); on
 /// failure of the backfill itself the error is returned alongside them. A period's failure is
 /// in its status and in [`BackfillResults::exit_code`], not in the returned `Result`.
-pub async fn backfill(
-    cfg: Arc<PipelineConfig>,
-    opts: &BackfillOptions,
-) -> (BackfillResults, Result<()>) {
+pub async fn backfill(job: Arc<Job>, opts: &BackfillOptions) -> (BackfillResults, Result<()>) {
     let started = Instant::now();
-    let warehouse_url = cfg.resolve(&cfg.warehouse).unwrap_or_default();
+    let layout = job.layout.clone();
     let mut results = BackfillResults {
         backfill_id: opts.backfill_id.clone(),
         status: "running".into(),
@@ -378,14 +371,10 @@ pub async fn backfill(
         exit_code: exit_code::SUCCESS,
         periods: Vec::new(),
         error: None,
-        backfill_results: format!(
-            "{}/_backfills/{}/backfill_results.json",
-            warehouse_url.trim_end_matches('/'),
-            opts.backfill_id
-        ),
+        backfill_results: layout.url_of(&layout.backfill_record(&opts.backfill_id)),
     };
     let shared = Arc::new(Mutex::new(results.clone()));
-    let outcome = execute(Arc::clone(&cfg), opts, &warehouse_url, Arc::clone(&shared)).await;
+    let outcome = execute(Arc::clone(&job), opts, Arc::clone(&shared)).await;
     results = shared.lock().await.clone();
     results.seconds = started.elapsed().as_secs_f64();
     if let Err(e) = &outcome {
@@ -405,7 +394,7 @@ pub async fn backfill(
         "failed"
     }
     .into();
-    let written = write_results(&warehouse_url, &results).await;
+    let written = write_results(&layout, &results).await;
     let outcome = match (outcome, written) {
         (Ok(()), Err(e)) => Err(e),
         (o, _) => o,
@@ -413,8 +402,7 @@ pub async fn backfill(
     (results, outcome)
 }
 
-async fn write_results(warehouse_url: &str, results: &BackfillResults) -> Result<()> {
-    let layout = Layout::for_warehouse(Location::parse(warehouse_url)?);
+async fn write_results(layout: &Layout, results: &BackfillResults) -> Result<()> {
     let path = layout.backfill_record(&results.backfill_id);
     let body = serde_json::to_string_pretty(results)
         .map_err(|e| Error::Internal(format!("backfill results: {e}")))?;
@@ -442,16 +430,15 @@ fn progress_bar(opts: &BackfillOptions, selected: usize) -> Option<indicatif::Pr
 }
 
 async fn execute(
-    cfg: Arc<PipelineConfig>,
+    job: Arc<Job>,
     opts: &BackfillOptions,
-    warehouse_url: &str,
     shared: Arc<Mutex<BackfillResults>>,
 ) -> Result<()> {
-    let layout = run::layout_of(&cfg)?;
+    let layout = job.layout.clone();
     let periods = periods_between(&opts.from, &opts.to)?;
     let states = match opts.selection {
         Selection::All => vec![PeriodState::default(); periods.len()],
-        _ => period_states(&cfg, &layout, &periods).await?,
+        _ => period_states(&job, &layout, &periods).await?,
     };
     let mut plan: Vec<(Period, bool, String)> = Vec::new();
     for (p, s) in periods.iter().zip(&states) {
@@ -517,7 +504,7 @@ async fn execute(
                 run_results: None,
             })
             .collect();
-        write_results(warehouse_url, &r).await?;
+        write_results(&layout, &r).await?;
     }
     let selected = plan.iter().filter(|(_, run, _)| *run).count();
     let bar = progress_bar(opts, selected);
@@ -548,14 +535,14 @@ async fn execute(
         if let Some(bar) = &bar {
             bar.set_message(format!("running {}", run_opts.period.label()));
         }
-        let (cfg, shared, bar) = (Arc::clone(&cfg), Arc::clone(&shared), bar.clone());
-        let (progress, warehouse_url) = (opts.progress, warehouse_url.to_string());
+        let (job, shared, bar) = (Arc::clone(&job), Arc::clone(&shared), bar.clone());
+        let (progress, layout) = (opts.progress, layout.clone());
         tasks.spawn(async move {
             // the run's future is not `Send`; each run drives it on its own blocking thread,
             // so runs still compute in parallel
             let handle = tokio::runtime::Handle::current();
             let joined =
-                tokio::task::spawn_blocking(move || handle.block_on(run::run(&cfg, &run_opts)))
+                tokio::task::spawn_blocking(move || handle.block_on(run::run(&job, &run_opts)))
                     .await;
             let _ = done.send(Some(matches!(&joined, Ok((_, Ok(()))))));
             drop(slot);
@@ -603,7 +590,7 @@ async fn execute(
                 let reason = std::mem::take(&mut slot.reason);
                 *slot = PeriodStatus { reason, ..status };
             }
-            if let Err(e) = write_results(&warehouse_url, &r).await {
+            if let Err(e) = write_results(&layout, &r).await {
                 tracing::warn!("could not update the backfill results: {e}");
             }
         });

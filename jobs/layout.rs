@@ -94,6 +94,11 @@ impl Layout {
             .join(&format!("_staging/{}", attempt.folder()))
     }
 
+    /// The staging space of every run.
+    pub fn staging_root(&self) -> Location {
+        self.warehouse.join("_staging")
+    }
+
     /// The staging space of every attempt of a run id.
     pub fn run_staging(&self, run_id: &str) -> Location {
         self.warehouse.join(&format!("_staging/{run_id}"))

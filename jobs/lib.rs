@@ -8,13 +8,13 @@
 //! known ground truth.
 
 pub mod backfill;
-pub mod config;
 pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod generate;
+pub mod job;
 pub mod layout;
 pub mod models;
 pub mod period;

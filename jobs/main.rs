@@ -23,9 +23,9 @@ macro_rules! println_redacted {
     };
 }
 
-use crm_pipeline::config::{Overrides, PipelineConfig};
 use crm_pipeline::error::{Error, Result, exit_code};
 use crm_pipeline::generate::{GenerateOptions, OutputFormat};
+use crm_pipeline::job::{Job, Overrides};
 use crm_pipeline::period::Period;
 use crm_pipeline::run::{self, RunOptions};
 use crm_pipeline::storage::Location;
@@ -288,7 +288,17 @@ async fn dispatch(command: Command) -> i32 {
     }
 }
 
-fn load(job: &JobArgs) -> Result<(PipelineConfig, String)> {
+/// The job definition of the command line: read, parsed and resolved once, with the flags'
+/// overrides. Also returns the file's text (for the run record's hash).
+fn load(job: &JobArgs) -> Result<(Job, String)> {
+    load_with(job, |_| Ok(()))
+}
+
+/// [`load`], with more overrides (`--engine`, `--scheduler`).
+fn load_with(
+    job: &JobArgs,
+    more: impl FnOnce(&mut Overrides) -> Result<()>,
+) -> Result<(Job, String)> {
     let mut o = Overrides::default();
     if let Some(r) = &job.raw {
         o.vars.insert("raw".into(), r.clone());
@@ -308,16 +318,26 @@ fn load(job: &JobArgs) -> Result<(PipelineConfig, String)> {
             format!("cannot read the job definition: {e}"),
         )
     })?;
-    let cfg = PipelineConfig::from_yaml(&text, &job.config, &o)?;
-    Ok((cfg, text))
+    more(&mut o)?;
+    let spec = crm_pipeline::job::JobSpec::from_yaml(&text, &job.config, &o.vars)?;
+    Ok((Job::resolve(spec, &o)?, text))
 }
 
 async fn cmd_run(a: RunArgs) -> Result<i32> {
-    let (mut cfg, text) = load(&a.job)?;
-    crm_pipeline::engine::apply_flags(&mut cfg, a.engine.as_deref(), a.scheduler.as_deref())?;
+    let (job, text) = load_with(&a.job, |o| {
+        // checked as the engine block is: a flag that names no usable engine is a usage error
+        let mut flags = crm_pipeline::engine::EngineConfig::default();
+        crm_pipeline::engine::apply_flags(&mut flags, a.engine.as_deref(), a.scheduler.as_deref())?;
+        if a.engine.is_some() {
+            o.engine = Some(flags.kind);
+        }
+        o.scheduler = a.scheduler.clone();
+        Ok(())
+    })?;
+    let grain = job.spec.period.grain;
     let period = match (&a.period, &a.as_of) {
-        (Some(p), _) => Period::parse(cfg.period.grain, p)?,
-        (None, Some(d)) => Period::from_as_of(cfg.period.grain, d)?,
+        (Some(p), _) => Period::parse(grain, p)?,
+        (None, Some(d)) => Period::from_as_of(grain, d)?,
         (None, None) => return Err(Error::Usage("pass --period or --as-of".into())),
     };
     if let Some(id) = &a.run_id
@@ -339,12 +359,12 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         config_text: text,
         previous_ready: None,
     };
-    let (results, outcome) = run::run(&cfg, &opts).await;
+    let (results, outcome) = run::run(&job, &opts).await;
     let mut summary = results.summary();
     if outcome.is_ok() && a.report {
         // the tables are published whatever happens to the report: a failed report is a
         // warning (exit 0), and `crm-pipeline report --period P` writes it again later
-        let (key, value) = match write_report(&cfg, &results.period).await {
+        let (key, value) = match write_report(&job, &results.period).await {
             Ok(url) => ("report", url),
             Err(e) => {
                 eprintln_redacted!(
@@ -369,8 +389,8 @@ async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
     use crm_pipeline::backfill::{self, BackfillOptions, Progress, Selection};
     let (cfg, text) = load(&a.job)?;
     let opts = BackfillOptions {
-        from: Period::parse(cfg.period.grain, &a.from)?,
-        to: Period::parse(cfg.period.grain, &a.to)?,
+        from: Period::parse(cfg.spec.period.grain, &a.from)?,
+        to: Period::parse(cfg.spec.period.grain, &a.to)?,
         jobs: usize::from(a.jobs),
         selection: match (a.only_missing, a.rerun_failed) {
             (true, _) => Selection::OnlyMissing,
@@ -400,26 +420,23 @@ async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
 }
 
 async fn cmd_validate(a: JobArgs) -> Result<i32> {
-    let (cfg, _) = load(&a)?;
-    let plan = run::plan(&cfg)?;
+    let (job, _) = load(&a)?;
+    let plan = run::plan(&job)?;
     // the SQL planned over empty extracts, the models run on empty inputs, and every check's
     // table and columns resolved: a typo is found here, not after a run's SQL
-    let schemas = run::plan::table_schemas(&cfg).await?;
-    run::plan::resolve_checks(&cfg, &schemas)?;
+    let schemas = run::plan::table_schemas(&job).await?;
+    run::plan::resolve_checks(&job, &schemas)?;
     let mut problems = Vec::new();
-    for (name, src) in &cfg.sources {
-        let location = cfg
-            .resolve(&src.location)
-            .map_err(|m| Error::config(cfg.file.display(), m))?;
-        match crm_pipeline::extract::check_source(name, src, &location).await {
-            Ok(summary) => println_redacted!("source {name}: {summary}"),
+    for src in &job.sources {
+        match crm_pipeline::extract::check_source(src).await {
+            Ok(summary) => println_redacted!("source {}: {summary}", src.name),
             Err(e) => problems.push(e),
         }
     }
     println_redacted!(
         "{} stages and models plan cleanly; {} outputs declared",
         plan.steps.len(),
-        cfg.outputs.len()
+        job.outputs.len()
     );
     if problems.is_empty() {
         println_redacted!("valid");
@@ -437,8 +454,8 @@ async fn cmd_validate(a: JobArgs) -> Result<i32> {
 }
 
 fn cmd_plan(a: JobArgs) -> Result<i32> {
-    let (cfg, _) = load(&a)?;
-    let plan = run::plan(&cfg)?;
+    let (job, _) = load(&a)?;
+    let plan = run::plan(&job)?;
     println_redacted!("{:<4} {:<28} {:<18} depends on", "#", "step", "kind");
     for (i, s) in plan.steps.iter().enumerate() {
         let deps = plan
@@ -459,28 +476,26 @@ fn cmd_plan(a: JobArgs) -> Result<i32> {
         println_redacted!("{:<4} {:<28} {:<18} {}", i + 1, s.name(), s.kind(), all);
     }
     println_redacted!("\noutputs (partitioned by period):");
-    for (name, o) in &cfg.outputs {
-        let cols = o.column_types(name)?.len();
+    for o in &job.outputs {
         println_redacted!(
-            "  {name:<24} from {:<24} {cols} columns{}",
-            o.from,
-            if o.enabled { "" } else { " (disabled)" }
+            "  {:<24} from {:<24} {} columns{}",
+            o.name,
+            o.config.from,
+            o.columns.len(),
+            if o.config.enabled { "" } else { " (disabled)" }
         );
     }
     Ok(exit_code::SUCCESS)
 }
 
 /// Writes the report of `period` into the job's warehouse; returns its URL.
-async fn write_report(cfg: &PipelineConfig, period: &str) -> Result<String> {
-    let warehouse = cfg
-        .resolve(&cfg.warehouse)
-        .map_err(|m| Error::config(cfg.file.display(), m))?;
-    crm_pipeline::report::write_report(&Location::parse(&warehouse)?, period).await
+async fn write_report(job: &Job, period: &str) -> Result<String> {
+    crm_pipeline::report::write_report(job.layout.warehouse(), period).await
 }
 
 async fn cmd_report(a: ReportArgs) -> Result<i32> {
     let (cfg, _) = load(&a.job)?;
-    let period = Period::parse(cfg.period.grain, &a.period)?;
+    let period = Period::parse(cfg.spec.period.grain, &a.period)?;
     let url = write_report(&cfg, &period.label()).await?;
     println_redacted!("{url}");
     Ok(exit_code::SUCCESS)
@@ -557,7 +572,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
     };
     let (cfg, text) = load(&job)?;
     // the latest complete period of the sample history
-    let end = Period::containing(cfg.period.grain, manifest.end);
+    let end = Period::containing(cfg.spec.period.grain, manifest.end);
     let period = if end.is_complete() {
         Period {
             as_of: end.end,

@@ -21,6 +21,14 @@ pub enum Grain {
     Year,
 }
 
+/// How periods are cut (`period:` in pipeline.yaml).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeriodConfig {
+    /// `month` (default), `quarter` or `year`.
+    pub grain: Grain,
+}
+
 /// One period and the as-of date a run computes it at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Period {

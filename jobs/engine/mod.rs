@@ -11,9 +11,11 @@
 //! fitting, RFM and the other segmentations) stay on the driver over the collected per-customer
 //! tables; see the README, "Engines".
 
+pub mod config;
 pub mod runtime;
 pub mod spill;
 
+pub use config::{EngineConfig, EngineSettings, parse_size};
 pub use runtime::{engine_runtime, explain_out_of_memory, session as local_session};
 
 use std::str::FromStr;
@@ -26,7 +28,6 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::Deserialize;
 
-use crate::config::PipelineConfig;
 use crate::error::{EngineContext, Error, Result};
 use crate::storage::Location;
 
@@ -103,12 +104,6 @@ impl Engine {
         }
     }
 
-    /// The engine of a job definition (after command-line overrides).
-    pub fn of(cfg: &PipelineConfig) -> Result<Engine> {
-        Engine::resolve(cfg.engine.kind, cfg.engine.scheduler.as_deref())
-            .map_err(|m| Error::config(cfg.file.display(), format!("`engine`: {m}")))
-    }
-
     /// A short name for logs and run results.
     pub fn describe(&self) -> String {
         match self {
@@ -144,38 +139,39 @@ fn parse_scheduler(text: &str) -> std::result::Result<Engine, String> {
     })
 }
 
-/// Applies the `--engine` / `--scheduler` flags over pipeline.yaml: a flag wins; a scheduler
-/// given without an engine implies `ballista`.
+/// Applies the `--engine` / `--scheduler` flags over the engine block: a flag wins; a scheduler
+/// given without an engine implies `ballista`. A combination that names no usable engine is a
+/// usage error.
 pub fn apply_flags(
-    cfg: &mut PipelineConfig,
+    cfg: &mut EngineConfig,
     engine: Option<&str>,
     scheduler: Option<&str>,
 ) -> Result<()> {
     if let Some(kind) = engine {
-        cfg.engine.kind = kind.parse()?;
+        cfg.kind = kind.parse()?;
     }
     if let Some(s) = scheduler {
         if engine.is_none() {
-            cfg.engine.kind = EngineKind::Ballista;
+            cfg.kind = EngineKind::Ballista;
         }
-        cfg.engine.scheduler = Some(s.to_string());
+        cfg.scheduler = Some(s.to_string());
     }
-    Engine::resolve(cfg.engine.kind, cfg.engine.scheduler.as_deref())
+    Engine::resolve(cfg.kind, cfg.scheduler.as_deref())
         .map(|_| ())
         .map_err(Error::Usage)
 }
 
 /// The session configuration shared by every engine: batch size, parallelism, the business
 /// time zone. On Ballista it travels with each query to the scheduler and executors.
-pub fn session_config(cfg: &PipelineConfig) -> SessionConfig {
+pub fn session_config(settings: &EngineSettings) -> SessionConfig {
     let mut sc = SessionConfig::new()
-        .with_batch_size(cfg.engine.batch_size)
+        .with_batch_size(settings.batch_size)
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(true);
-    if cfg.engine.target_partitions > 0 {
-        sc = sc.with_target_partitions(cfg.engine.target_partitions);
+    if settings.target_partitions > 0 {
+        sc = sc.with_target_partitions(settings.target_partitions);
     }
-    sc.options_mut().execution.time_zone = Some(cfg.time_zone.clone());
+    sc.options_mut().execution.time_zone = Some(settings.time_zone.clone());
     sc
 }
 
@@ -184,13 +180,13 @@ pub fn session_config(cfg: &PipelineConfig) -> SessionConfig {
 /// scratch space) registered. With Ballista, the scheduler must be reachable now: an
 /// unreachable one fails here, within seconds, naming the URL.
 pub async fn session(
-    cfg: &PipelineConfig,
+    settings: &EngineSettings,
     (config, runtime): (SessionConfig, Arc<RuntimeEnv>),
     stores: &[&Location],
 ) -> Result<SessionContext> {
-    let engine = Engine::of(cfg)?;
+    let engine = &settings.engine;
     let mut config = config;
-    if engine != Engine::Local {
+    if *engine != Engine::Local {
         config = ballista_workarounds(config);
     }
     let state = SessionStateBuilder::new()
@@ -208,7 +204,7 @@ pub async fn session(
                 .register_object_store(&loc.root_url(), Arc::clone(loc.store()));
         }
     }
-    let ctx = match &engine {
+    let ctx = match engine {
         Engine::Local => SessionContext::new_with_state(state),
         Engine::Standalone => SessionContext::standalone_with_state(state)
             .await

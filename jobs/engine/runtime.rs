@@ -6,12 +6,13 @@ use std::sync::Arc;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 
-use crate::config::PipelineConfig;
+use super::EngineSettings;
 use crate::error::{Error, Result};
 
 /// Builds a local query engine session with the run's memory settings (see [`engine_runtime`]).
-pub fn session(cfg: &PipelineConfig) -> Result<SessionContext> {
-    let (sc, runtime, _) = engine_runtime(cfg)?;
+/// `file` is the job definition, named in errors.
+pub fn session(settings: &EngineSettings, file: &str) -> Result<SessionContext> {
+    let (sc, runtime, _) = engine_runtime(settings, file)?;
     Ok(SessionContext::new_with_config_rt(sc, runtime))
 }
 
@@ -20,7 +21,8 @@ pub fn session(cfg: &PipelineConfig) -> Result<SessionContext> {
 /// operators share it and spill to disk beyond it), spill files go to `engine.spill_dir`
 /// (default: the OS temp dir) and are counted for the run results.
 pub fn engine_runtime(
-    cfg: &PipelineConfig,
+    settings: &EngineSettings,
+    file: &str,
 ) -> Result<(
     SessionConfig,
     Arc<datafusion::execution::runtime_env::RuntimeEnv>,
@@ -29,18 +31,20 @@ pub fn engine_runtime(
     use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
     use datafusion::execution::memory_pool::FairSpillPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-    let mut sc = super::session_config(cfg);
-    let knob = |key: &str, m: String| Error::config(cfg.file.display(), format!("`{key}`: {m}"));
-    let mode = match &cfg.engine.spill_dir {
+    let mut sc = super::session_config(settings);
+    let knob = |key: &str, m: String| Error::config(file, format!("`{key}`: {m}"));
+    let mode = match &settings.spill_dir {
         Some(dir) => {
-            let dir = cfg.resolve(dir).map_err(|m| knob("engine.spill_dir", m))?;
-            std::fs::create_dir_all(&dir).map_err(|e| {
+            std::fs::create_dir_all(dir).map_err(|e| {
                 knob(
                     "engine.spill_dir",
-                    format!("cannot create the spill folder {dir}: {e}; it must be a writable local folder"),
+                    format!(
+                        "cannot create the spill folder {}: {e}; it must be a writable local folder",
+                        dir.display()
+                    ),
                 )
             })?;
-            DiskManagerMode::Directories(vec![dir.into()])
+            DiskManagerMode::Directories(vec![dir.clone()])
         }
         None => DiskManagerMode::OsTmpDirectory,
     };
@@ -53,11 +57,7 @@ pub fn engine_runtime(
     let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(
         DiskManagerBuilder::default().with_mode(DiskManagerMode::Custom(Arc::new(counting))),
     );
-    if let Some(limit) = cfg
-        .engine
-        .memory_limit_bytes()
-        .map_err(|m| knob("engine.memory_limit", m))?
-    {
+    if let Some(limit) = settings.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         // each sort keeps this much back for merging its spills (default 10 MB); under a small
         // limit that reservation alone would exhaust it, so cap it at a share of the limit
@@ -82,13 +82,13 @@ pub fn engine_runtime(
 
 /// An engine memory error made actionable: it names the stage and the knob. Operators that
 /// cannot spill (e.g. a hash join's build side) fail this way when the limit is too small.
-pub fn explain_out_of_memory(cfg: &PipelineConfig, e: Error) -> Error {
+pub fn explain_out_of_memory(settings: &EngineSettings, file: &str, e: Error) -> Error {
     if !e.is_out_of_memory() {
         return e;
     }
-    let limit = cfg.engine.memory_limit.as_deref().unwrap_or("unlimited");
+    let limit = settings.memory_limit_text.as_deref().unwrap_or("unlimited");
     Error::config(
-        cfg.file.display(),
+        file,
         format!(
             "`engine.memory_limit`: the query engine ran out of memory (limit {limit}) in {e}. Raise engine.memory_limit, or lower engine.target_partitions; spilling operators (sorts, aggregations) spill to engine.spill_dir, but some (hash joins' build sides) must fit in memory"
         ),

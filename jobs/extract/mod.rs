@@ -9,6 +9,7 @@
 //! empty, truncated, missing a required column) is an error naming the file and what to do.
 
 mod parse;
+pub mod source;
 pub mod timestamps;
 
 use std::sync::Arc;
@@ -19,11 +20,11 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::Serialize;
 
-use crate::config::{PipelineConfig, SourceConfig};
 use crate::contract::{self, SourceSchema};
 use crate::error::{Error, Result, StoreContext};
 use crate::publish::write_parquet;
 use crate::storage::Location;
+use source::{Source, SourceConfig};
 
 /// Rows per landed Parquet file written from one input file.
 const LANDING_CHUNK_ROWS: usize = 500_000;
@@ -214,35 +215,34 @@ pub(crate) struct ParsedFile {
     pub(crate) warnings: Vec<String>,
 }
 
-/// Lands every configured source under `<scratch>/landing/`; returns what was read.
-pub async fn land_sources(cfg: &PipelineConfig, scratch: &Location) -> Result<Vec<LandedSource>> {
-    let tz: chrono_tz::Tz = cfg
-        .time_zone
-        .parse()
-        .map_err(|_| Error::config(cfg.file.display(), "`time_zone`: not an IANA time zone"))?;
+/// Lands every source under `<scratch>/landing/`, timestamps in the business zone `tz`;
+/// returns what was read.
+pub async fn land_sources(
+    sources: &[Source],
+    tz: chrono_tz::Tz,
+    scratch: &Location,
+) -> Result<Vec<LandedSource>> {
     let mut out = Vec::new();
-    for (name, src) in &cfg.sources {
-        let schema = contract::source_schema(name)
-            .ok_or_else(|| Error::config(cfg.file.display(), format!("unknown source `{name}`")))?;
-        let location = cfg.resolve(&src.location).map_err(|m| {
-            Error::config(cfg.file.display(), format!("sources.{name}.location: {m}"))
-        })?;
-        out.push(land_source(name, src, schema, &location, scratch, tz).await?);
+    for s in sources {
+        out.push(land_source(s, scratch, tz).await?);
     }
     Ok(out)
 }
 
 async fn land_source(
-    name: &str,
-    src: &SourceConfig,
-    schema: &'static SourceSchema,
-    location: &str,
+    source: &Source,
     scratch: &Location,
     tz: chrono_tz::Tz,
 ) -> Result<LandedSource> {
-    let loc = Location::parse(location)?;
+    let (name, src, schema, location) = (
+        source.name.as_str(),
+        &source.config,
+        source.schema,
+        source.url.as_str(),
+    );
+    let loc = &source.location;
     let mut skipped = Vec::new();
-    let files = list_files(&loc, location, &mut skipped)
+    let files = list_files(loc, location, &mut skipped)
         .await
         .map_err(|e| match e {
             Error::Storage {
@@ -354,11 +354,15 @@ async fn land_source(
 
 /// Checks that a source exists and that its first file has the required columns, without
 /// reading the data. Returns a one-line description.
-pub async fn check_source(name: &str, src: &SourceConfig, location: &str) -> Result<String> {
-    let schema = contract::source_schema(name)
-        .ok_or_else(|| Error::config("pipeline.yaml", format!("unknown source `{name}`")))?;
-    let loc = Location::parse(location)?;
-    let files = list_files(&loc, location, &mut Vec::new()).await?;
+pub async fn check_source(source: &Source) -> Result<String> {
+    let (name, src, schema, location) = (
+        source.name.as_str(),
+        &source.config,
+        source.schema,
+        source.url.as_str(),
+    );
+    let loc = &source.location;
+    let files = list_files(loc, location, &mut Vec::new()).await?;
     let Some(first) = files.first() else {
         return if src.required {
             Err(Error::source(
@@ -404,9 +408,9 @@ pub fn land_csv_bytes(
     bytes: &[u8],
 ) -> Result<(Vec<RecordBatch>, usize)> {
     let schema = contract::source_schema(source)
-        .ok_or_else(|| Error::config("test", format!("unknown source `{source}`")))?;
+        .ok_or_else(|| Error::Usage(format!("unknown source `{source}`")))?;
     let src = SourceConfig {
-        format: crate::config::SourceFormat::Csv,
+        format: source::SourceFormat::Csv,
         location: label.to_string(),
         columns: Default::default(),
         delimiter: ',',
@@ -425,7 +429,8 @@ pub fn land_csv_bytes(
     Ok((parsed.batches, parsed.rejects.len()))
 }
 
-/// Lists the data files of a location: a glob, a folder or a single file. Files and folders
+/// Lists the data files of a location: a glob (`loc` is its folder, `original` the text with
+/// the pattern), a folder or a single file. Files and folders
 /// whose names start with `_` or `.` below the location (markers such as `_SUCCESS`, Spark's
 /// `_temporary/`, `.snapshot/`, checksums) are skipped, as Spark and Hive do. On the local
 /// filesystem symbolic links are not followed: a file reached through a link is skipped, with a
@@ -437,15 +442,9 @@ pub async fn list_files(
 ) -> Result<Vec<ObjectMeta>> {
     let store = loc.store();
     let last = original.rsplit('/').next().unwrap_or("");
-    let (prefix, pattern) = if last.contains('*') || last.contains('?') {
-        let parent = &original[..original.len() - last.len()];
-        (
-            Location::parse(parent)?.prefix().clone(),
-            Some(last.to_string()),
-        )
-    } else {
-        (loc.prefix().clone(), None)
-    };
+    // for a glob, `loc` is its folder
+    let pattern = (last.contains('*') || last.contains('?')).then(|| last.to_string());
+    let prefix = loc.prefix().clone();
     if pattern.is_none() && !original.ends_with('/') {
         match store.head(&prefix).await {
             Ok(meta) => {

@@ -5,8 +5,8 @@ use std::io::Read;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
+use super::source::{SourceConfig, SourceFormat};
 use super::{LANDING_CHUNK_ROWS, LandingBuilder, ParsedFile, Rejects};
-use crate::config::{SourceConfig, SourceFormat};
 use crate::contract::SourceSchema;
 use crate::error::{Error, Result};
 

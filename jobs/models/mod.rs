@@ -16,9 +16,54 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::array::RecordBatch;
 
-use crate::config::ModelsConfig;
 use crate::error::Result;
-use crate::stages::graph::ModelNode;
+
+/// Settings of every model; each model owns its block.
+#[derive(Debug, Clone, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// RFM quintile scores and named segments.
+    pub rfm: segments::rfm::RfmConfig,
+    /// RFM eight classes.
+    pub rfm8: segments::rfm8::Rfm8Config,
+    /// Customer lifetime value.
+    pub clv: customer_value::ClvConfig,
+    /// Lifecycle stages.
+    pub lifecycle: segments::lifecycle::LifecycleConfig,
+    /// Usage-rate tiers.
+    pub usage: segments::usage::UsageConfig,
+    /// Value tiers and current-value classes.
+    pub value_tiers: segments::value_tiers::ValueTierConfig,
+    /// Preference types.
+    pub preference: segments::preference::PreferenceConfig,
+    /// Value x loyalty classes.
+    pub value_loyalty: segments::value_loyalty::ValueLoyaltyConfig,
+    /// k-means clusters.
+    pub clusters: segments::clusters::ClusterConfig,
+    /// Market positioning of segments.
+    pub positioning: positioning::PositioningConfig,
+}
+
+impl ModelsConfig {
+    /// Checks every model's block; errors name the block's key.
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+        for (key, checked) in [
+            ("models.rfm", self.rfm.validate()),
+            ("models.rfm8", self.rfm8.validate()),
+            ("models.clv", self.clv.validate()),
+            ("models.value_tiers", self.value_tiers.validate()),
+            ("models.lifecycle", self.lifecycle.validate()),
+            ("models.usage", self.usage.validate()),
+            ("models.preference", self.preference.validate()),
+            ("models.value_loyalty", self.value_loyalty.validate()),
+            ("models.clusters", self.clusters.validate()),
+            ("models.positioning", self.positioning.validate()),
+        ] {
+            checked.map_err(|msg| (key.to_string(), msg))?;
+        }
+        Ok(())
+    }
+}
 
 /// What a model is given: its input tables, collected.
 pub struct ModelInputs {
@@ -53,15 +98,6 @@ pub trait Model: Send + Sync {
     fn outputs(&self) -> Vec<&'static str>;
     /// Computes the outputs.
     fn run(&self, inputs: &ModelInputs) -> Result<ModelOutputs>;
-
-    /// The planner's view of the model.
-    fn node(&self) -> ModelNode {
-        ModelNode {
-            name: self.name().to_string(),
-            inputs: self.inputs().into_iter().map(String::from).collect(),
-            outputs: self.outputs().into_iter().map(String::from).collect(),
-        }
-    }
 }
 
 /// Every model of the pipeline, configured.

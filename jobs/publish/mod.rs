@@ -20,6 +20,7 @@
 //!   opened changes; but a reader that lists the partition between the copy and the delete sees
 //!   both runs' files (duplicate rows, told apart by `run_id`).
 pub mod lock;
+pub mod output;
 pub mod swap;
 
 pub use swap::{PublishLog, publish, recover};
@@ -38,11 +39,11 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ColumnType;
 use crate::error::{Error, Result, StoreContext};
 use crate::layout::{Attempt, Layout};
 use crate::period::Period;
 use crate::storage::Location;
+pub use output::{ColumnType, Output, OutputConfig};
 
 /// Rows per Parquet file of a published partition.
 const ROWS_PER_FILE: usize = 2_000_000;
@@ -98,6 +99,7 @@ pub struct PartitionWriter<'a> {
     period: &'a Period,
     columns: Vec<(String, ColumnType)>,
     key: Vec<String>,
+    definition: String,
 }
 
 impl<'a> PartitionWriter<'a> {
@@ -115,7 +117,14 @@ impl<'a> PartitionWriter<'a> {
             period,
             columns: Vec::new(),
             key: Vec::new(),
+            definition: "the job definition".into(),
         }
+    }
+
+    /// Names the job definition that declares the table, in errors.
+    pub fn defined_in(mut self, file: impl Into<String>) -> Self {
+        self.definition = file.into();
+        self
     }
 
     /// Declares the contract schema the rows are cast to.
@@ -191,7 +200,7 @@ impl<'a> PartitionWriter<'a> {
         for (name, ty) in &self.columns {
             let Some(col) = input.column_by_name(name) else {
                 return Err(Error::config(
-                    "pipeline.yaml",
+                    &self.definition,
                     format!(
                         "outputs.{}: declared column `{name}` is not produced by its source table; produced: {}",
                         self.table,
@@ -208,7 +217,7 @@ impl<'a> PartitionWriter<'a> {
             let target = arrow_type(*ty);
             let cast = cast_with_options(col, &target, &opts).map_err(|e| {
                 Error::config(
-                    "pipeline.yaml",
+                    &self.definition,
                     format!("outputs.{}.columns.{name}: the produced values cannot be cast to {target}: {e}", self.table),
                 )
             })?;

@@ -25,9 +25,9 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
-use crate::config::PipelineConfig;
 use crate::error::{EngineContext, Error, Result, StoreContext};
 use crate::extract::{self, LandedSource};
+use crate::job::Job;
 use crate::layout::{Attempt, Layout};
 use crate::models;
 use crate::period::Period;
@@ -76,7 +76,7 @@ pub fn new_run_id() -> String {
     )
 }
 
-fn new_results(cfg: &PipelineConfig, opts: &RunOptions) -> RunResults {
+fn new_results(job: &Job, opts: &RunOptions) -> RunResults {
     RunResults {
         run_id: opts.run_id.clone(),
         attempt: 0,
@@ -84,8 +84,8 @@ fn new_results(cfg: &PipelineConfig, opts: &RunOptions) -> RunResults {
         command: opts.command.clone(),
         period: opts.period.label(),
         as_of: opts.period.as_of.to_string(),
-        config_file: cfg.file.display().to_string(),
-        config_hash: cfg.hash(&opts.config_text),
+        config_file: job.file(),
+        config_hash: job.hash(&opts.config_text),
         versions: [
             ("crm_pipeline", env!("CARGO_PKG_VERSION")),
             ("datafusion", datafusion::DATAFUSION_VERSION),
@@ -110,42 +110,21 @@ fn new_results(cfg: &PipelineConfig, opts: &RunOptions) -> RunResults {
     }
 }
 
-/// The warehouse layout of a job definition.
-pub fn layout_of(cfg: &PipelineConfig) -> Result<Layout> {
-    let warehouse = cfg
-        .resolve(&cfg.warehouse)
-        .map_err(|m| Error::config(cfg.file.display(), format!("`warehouse`: {m}")))?;
-    let scratch = cfg
-        .resolve(&cfg.scratch)
-        .map_err(|m| Error::config(cfg.file.display(), format!("`scratch`: {m}")))?;
-    Ok(Layout::new(
-        Location::parse(&warehouse)?,
-        Location::parse(&scratch)?,
-    ))
-}
-
 /// Runs one period end to end. The returned results are also written to the warehouse (for
 /// every attempt that got as far as holding the period's lock); on failure the error is
 /// returned alongside them.
-pub async fn run(cfg: &PipelineConfig, opts: &RunOptions) -> (RunResults, Result<()>) {
+pub async fn run(job: &Job, opts: &RunOptions) -> (RunResults, Result<()>) {
     let started = Instant::now();
-    let mut results = new_results(cfg, opts);
-    let layout = match layout_of(cfg) {
-        Ok(l) => l,
-        Err(e) => {
-            let outcome = Err(e);
-            results.finish(&outcome);
-            return (results, outcome);
-        }
-    };
+    let mut results = new_results(job, opts);
+    let layout = job.layout.clone();
     results.run_results = layout.url_of(&layout.run_record(&opts.run_id));
     let mut attempt = Attempt {
         run_id: opts.run_id.clone(),
         number: 0,
     };
-    let outcome = execute(cfg, opts, &layout, &mut attempt, &mut results)
+    let outcome = execute(job, opts, &layout, &mut attempt, &mut results)
         .await
-        .map_err(|e| crate::engine::explain_out_of_memory(cfg, e));
+        .map_err(|e| crate::engine::explain_out_of_memory(&job.engine, &job.file(), e));
     results.seconds = started.elapsed().as_secs_f64();
     results.finish(&outcome);
     if attempt.number == 0 {
@@ -221,7 +200,7 @@ async fn next_attempt(layout: &Layout, run_id: &str) -> Result<Attempt> {
 
 /// Claims the run id, holds the period's lock around the attempt, and runs it.
 async fn execute(
-    cfg: &PipelineConfig,
+    job: &Job,
     opts: &RunOptions,
     layout: &Layout,
     attempt: &mut Attempt,
@@ -232,7 +211,7 @@ async fn execute(
         layout.warehouse(),
         &opts.period,
         &opts.run_id,
-        cfg.lock_stale_after_minutes,
+        job.spec.lock_stale_after_minutes,
     )
     .await
     {
@@ -247,14 +226,14 @@ async fn execute(
             return Err(e);
         }
     };
-    let outcome = locked(cfg, opts, layout, attempt, results).await;
+    let outcome = locked(job, opts, layout, attempt, results).await;
     lock.release().await;
     outcome
 }
 
 /// Everything done holding the period's lock.
 async fn locked(
-    cfg: &PipelineConfig,
+    job: &Job,
     opts: &RunOptions,
     layout: &Layout,
     attempt: &mut Attempt,
@@ -276,10 +255,7 @@ async fn locked(
         results.warnings.push(what);
     }
     remove_dead_attempts(layout, attempt).await;
-    let tz: chrono_tz::Tz = cfg
-        .time_zone
-        .parse()
-        .map_err(|_| Error::config(cfg.file.display(), "`time_zone`: not an IANA time zone"))?;
+    let tz = job.time_zone;
     // the wall clock decides only whether the period has closed; it never enters a computation
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let (outcome, open) = gate::open_period(&opts.period, today, opts.allow.open_period);
@@ -291,8 +267,8 @@ async fn locked(
     }
     results.gate.push(outcome);
     open?;
-    let (sc, runtime, spills) = crate::engine::engine_runtime(cfg)?;
-    let outcome = execute_locked(cfg, opts, layout, attempt, (sc, runtime), results).await;
+    let (sc, runtime, spills) = crate::engine::engine_runtime(&job.engine, &job.file())?;
+    let outcome = execute_locked(job, opts, layout, attempt, (sc, runtime), results).await;
     results.spilled = spills.summary();
     outcome
 }
@@ -333,7 +309,7 @@ async fn cleanup(layout: &Layout, attempt: &Attempt, period: &Period) {
     }
     for loc in [
         layout.run_staging(&attempt.run_id),
-        layout.warehouse().join("_staging"),
+        layout.staging_root(),
         layout.run_scratch(&attempt.run_id),
         layout.scratch_root().clone(),
     ] {
@@ -342,7 +318,7 @@ async fn cleanup(layout: &Layout, attempt: &Attempt, period: &Period) {
 }
 
 async fn execute_locked(
-    cfg: &PipelineConfig,
+    job: &Job,
     opts: &RunOptions,
     layout: &Layout,
     attempt: &Attempt,
@@ -353,8 +329,8 @@ async fn execute_locked(
     results: &mut RunResults,
 ) -> Result<()> {
     let scratch = layout.scratch(attempt);
-    let plan = plan(cfg)?;
-    let ctx = crate::engine::session(cfg, engine, &[layout.warehouse(), &scratch]).await?;
+    let plan = plan(job)?;
+    let ctx = crate::engine::session(&job.engine, engine, &[layout.warehouse(), &scratch]).await?;
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Internal("default catalog missing".into()))?;
@@ -366,7 +342,7 @@ async fn execute_locked(
 
     // 1. extract
     let landed: Vec<LandedSource> = timed(results, "extract", "extract", async {
-        let l = extract::land_sources(cfg, &scratch).await?;
+        let l = extract::land_sources(&job.sources, job.time_zone, &scratch).await?;
         let rows = l.iter().map(|s| s.rows_read).sum();
         Ok((l, Some(rows)))
     })
@@ -397,8 +373,8 @@ async fn execute_locked(
     }
 
     // 2. SQL stages and models in plan order; the quality step right after the staging layer
-    let params = sql_params(cfg, &opts.period, &present);
-    let registry = models::registry(&cfg.models);
+    let params = sql_params(job, &opts.period, &present);
+    let registry = models::registry(&job.spec.models);
     let mut staging_stages: Vec<(String, Option<String>)> = Vec::new();
     let mut quality_done = false;
     // previous.* is registered just before the first step that reads it, so a backfill's
@@ -407,11 +383,11 @@ async fn execute_locked(
     for step in &plan.steps {
         let staging = matches!(step, Step::Sql(s) if s.layer == Layer::Staging);
         if !staging && !quality_done {
-            quality(cfg, opts, &ctx, &scratch, &landed, &staging_stages, results).await?;
+            quality(job, opts, &ctx, &scratch, &landed, &staging_stages, results).await?;
             quality_done = true;
         }
         if !previous_registered && step.inputs().iter().any(|i| i.starts_with("previous.")) {
-            register_previous(cfg, opts, layout, &ctx, results).await?;
+            register_previous(job, opts, layout, &ctx, results).await?;
             previous_registered = true;
         }
         match step {
@@ -459,25 +435,21 @@ async fn execute_locked(
         }
     }
     if !quality_done {
-        quality(cfg, opts, &ctx, &scratch, &landed, &staging_stages, results).await?;
+        quality(job, opts, &ctx, &scratch, &landed, &staging_stages, results).await?;
     }
     if !previous_registered {
-        register_previous(cfg, opts, layout, &ctx, results).await?;
+        register_previous(job, opts, layout, &ctx, results).await?;
     }
 
     // 4. data-quality checks: an error-severity failure publishes nothing
     let mut outcomes = Vec::new();
-    let file = cfg.file.display().to_string();
+    let file = job.file();
+    let checks = &job.spec.checks;
     let checked = timed(results, "checks", "quality", async {
-        let r = crate::quality::checks::run_checks(
-            &ctx,
-            &cfg.checks,
-            &opts.period,
-            &file,
-            &mut outcomes,
-        )
-        .await;
-        r.map(|()| ((), Some(cfg.checks.len() as u64)))
+        let r =
+            crate::quality::checks::run_checks(&ctx, checks, &opts.period, &file, &mut outcomes)
+                .await;
+        r.map(|()| ((), Some(checks.len() as u64)))
     })
     .await;
     results.warnings.extend(
@@ -493,18 +465,16 @@ async fn execute_locked(
     let label = opts.period.label();
     let mut staged = Vec::new();
     let mut new_revenue = None;
-    for (table, out) in cfg.outputs.iter().filter(|(_, o)| o.enabled) {
+    for out in job.enabled_outputs() {
+        let table = out.name.as_str();
         let (part, revenue) = timed(results, &format!("write {table}"), "publish", async {
             let batches = ctx
-                .table(out.from.as_str())
+                .table(out.config.from.as_str())
                 .await
                 .map_err(|_| {
-                    Error::config(
-                        cfg.file.display(),
-                        format!(
-                            "outputs.{table}.from: `{}` is not a stage or model table",
-                            out.from
-                        ),
+                    job.err(
+                        &format!("outputs.{table}.from"),
+                        format!("`{}` is not a stage or model table", out.config.from),
                     )
                 })?
                 .collect()
@@ -512,8 +482,9 @@ async fn execute_locked(
                 .context(|| format!("computing output {table}"))?;
             let revenue = (table == "customer_features").then(|| sum_column(&batches, "revenue"));
             let part = PartitionWriter::new(layout, attempt, table, &opts.period)
-                .with_columns(out.column_types(table)?)
-                .with_key(out.key.clone())
+                .with_columns(out.columns.clone())
+                .with_key(out.config.key.clone())
+                .defined_in(job.file())
                 .stage(&batches)
                 .await?;
             let rows = part.rows;
@@ -523,7 +494,7 @@ async fn execute_locked(
         if revenue.is_some() {
             new_revenue = revenue;
         }
-        if part.rows == 0 && !opts.allow_empty && !out.may_be_empty {
+        if part.rows == 0 && !opts.allow_empty && !out.config.may_be_empty {
             return Err(Error::DataQuality(format!(
                 "output `{table}` for period {label} is empty; nothing was published (pass --allow-empty to publish empty partitions)"
             )));
@@ -533,7 +504,7 @@ async fn execute_locked(
         }
         staged.push(part);
     }
-    shrink_gate(cfg, opts, layout, &ctx, &staged, new_revenue, results).await?;
+    shrink_gate(job, opts, layout, &ctx, &staged, new_revenue, results).await?;
     let mut log = std::mem::take(&mut results.publish);
     let published = timed(results, "publish", "publish", async {
         publish::publish(layout, attempt, &opts.period, &staged, &mut log).await?;
@@ -561,7 +532,7 @@ fn sum_column(batches: &[RecordBatch], column: &str) -> Option<f64> {
 /// The quality step: reconciles every source, materialises the quarantine, and runs the sources
 /// gate (too many rows quarantined, no orders up to the as-of date, a period beyond the data).
 async fn quality(
-    cfg: &PipelineConfig,
+    job: &Job,
     opts: &RunOptions,
     ctx: &SessionContext,
     scratch: &Location,
@@ -615,19 +586,20 @@ async fn quality(
         .sources
         .iter()
         .map(|s| {
-            let src = cfg.sources.get(&s.name);
+            let src = job.source(&s.name).map(|s| &s.config);
             gate::SourceCounts {
                 name: &s.name,
                 required: src.is_some_and(|c| c.required),
                 max_share: src
                     .and_then(|c| c.max_quarantined_share)
-                    .unwrap_or(cfg.gate.max_quarantined_share),
+                    .unwrap_or(job.spec.gate.max_quarantined_share),
                 rows_read: s.rows_read,
                 quarantined: &s.quarantined,
             }
         })
         .collect();
-    let (outcomes, refused) = gate::sources(&cfg.gate, &counts, span, &opts.period, opts.allow);
+    let (outcomes, refused) =
+        gate::sources(&job.spec.gate, &counts, span, &opts.period, opts.allow);
     for o in outcomes.iter().filter(|o| o.status == "warn") {
         results
             .warnings
@@ -678,7 +650,7 @@ async fn order_span(ctx: &SessionContext, period: &Period) -> Result<gate::Order
 
 /// The shrink gate: compares every staged partition with the one published now.
 async fn shrink_gate(
-    cfg: &PipelineConfig,
+    job: &Job,
     opts: &RunOptions,
     layout: &Layout,
     ctx: &SessionContext,
@@ -689,15 +661,17 @@ async fn shrink_gate(
     let mut sizes = Vec::new();
     let mut old_revenue = None;
     for p in staged {
-        let out = &cfg.outputs[&p.table];
-        if out.may_be_empty {
+        let Some(out) = job.output(&p.table) else {
+            continue;
+        };
+        if out.config.may_be_empty {
             continue;
         }
         let loc = layout.partition(&p.table, &opts.period);
         if !has_files(&loc).await {
             continue;
         }
-        let schema = publish::contract_schema(&out.column_types(&p.table)?);
+        let schema = Arc::clone(&out.schema);
         let name = format!("published_{}", p.table);
         ctx.register_parquet(
             name.as_str(),
@@ -746,7 +720,7 @@ async fn shrink_gate(
             measure: "revenue",
         });
     }
-    let (outcomes, refused) = gate::shrink(&cfg.gate, &rows, &opts.period, opts.allow.shrink);
+    let (outcomes, refused) = gate::shrink(&job.spec.gate, &rows, &opts.period, opts.allow.shrink);
     for o in outcomes.iter().filter(|o| o.status == "warn") {
         results
             .warnings
@@ -818,7 +792,7 @@ async fn check_footers(loc: &Location, period: &str, table: &str) -> Result<()> 
 /// was published before (possibly nothing) and records a warning. A damaged previous partition
 /// is a data error naming the file.
 async fn register_previous(
-    cfg: &PipelineConfig,
+    job: &Job,
     opts: &RunOptions,
     layout: &Layout,
     ctx: &SessionContext,
@@ -844,8 +818,9 @@ async fn register_previous(
             ));
         }
     }
-    for (table, out) in &cfg.outputs {
-        let schema: SchemaRef = publish::contract_schema(&out.column_types(table)?);
+    for out in &job.outputs {
+        let table = out.name.as_str();
+        let schema: SchemaRef = Arc::clone(&out.schema);
         let loc = layout.partition(table, &prev);
         let name = format!("previous.{table}");
         if has_files(&loc).await {
@@ -861,20 +836,19 @@ async fn register_previous(
             steps::register_empty(ctx, &name, schema)?;
         }
     }
-    results.previous_run_id = previous_run_id(ctx, cfg).await?;
+    results.previous_run_id = previous_run_id(ctx, job).await?;
     Ok(())
 }
 
 /// The run id of the previous period's published partitions (one run publishes a period's
 /// tables together), read from its smallest enabled output.
-async fn previous_run_id(ctx: &SessionContext, cfg: &PipelineConfig) -> Result<Option<String>> {
+async fn previous_run_id(ctx: &SessionContext, job: &Job) -> Result<Option<String>> {
     let Some(table) = ["clv_model", "value_concentration", "segment_summary"]
         .into_iter()
-        .chain(cfg.outputs.keys().map(String::as_str))
+        .chain(job.outputs.iter().map(|o| o.name.as_str()))
         .find(|t| {
-            cfg.outputs
-                .get(*t)
-                .is_some_and(|o| o.enabled && !o.may_be_empty)
+            job.output(t)
+                .is_some_and(|o| o.config.enabled && !o.config.may_be_empty)
         })
     else {
         return Ok(None);

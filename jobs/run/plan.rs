@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::PipelineConfig;
 use crate::error::Result;
 use crate::extract;
+use crate::job::Job;
 use crate::models;
 use crate::period::Period;
 use crate::stages;
@@ -14,7 +14,7 @@ use crate::stages;
 /// `DATE '2024-06-30'`, text quoted and escaped, numbers and booleans checked): a value is
 /// bound as one literal, never spliced into the SQL as text (`stages::literal`).
 pub fn sql_params(
-    cfg: &PipelineConfig,
+    job: &Job,
     period: &Period,
     present: &BTreeMap<String, bool>,
 ) -> BTreeMap<String, String> {
@@ -27,7 +27,7 @@ pub fn sql_params(
     p.insert("period".into(), stages::string_literal(&period.label()));
     p.insert("previous_period_start".into(), date(prev.start));
     p.insert("previous_period_end".into(), date(prev.end));
-    let holdout = cfg.models.clv.holdout_days;
+    let holdout = job.spec.models.clv.holdout_days;
     let calibration_end = period.as_of - chrono::Duration::days(i64::from(holdout));
     p.insert("holdout_days".into(), holdout.to_string());
     p.insert("calibration_end".into(), date(calibration_end));
@@ -38,7 +38,7 @@ pub fn sql_params(
             if has { "TRUE" } else { "FALSE" }.into(),
         );
     }
-    for (k, v) in &cfg.stages.params {
+    for (k, v) in &job.spec.stages.params {
         // validated when the job definition was loaded: built-in names are reserved and every
         // value is a scalar
         if let Ok(lit) = stages::literal(v) {
@@ -49,22 +49,27 @@ pub fn sql_params(
 }
 
 /// The plan of a job definition: SQL stages and models in run order.
-pub fn plan(cfg: &PipelineConfig) -> Result<stages::graph::Plan> {
-    let any_period = Period::containing(cfg.period.grain, chrono::NaiveDate::default());
+pub fn plan(job: &Job) -> Result<stages::graph::Plan> {
+    let any_period = Period::containing(job.spec.period.grain, chrono::NaiveDate::default());
     let all_present = crate::contract::SOURCES
         .iter()
         .map(|s| (s.name.to_string(), true))
         .collect();
-    let sql = stages::discover(&cfg.sql_dir(), &sql_params(cfg, &any_period, &all_present))?;
-    let models = models::registry(&cfg.models)
+    let sql = stages::discover(&job.sql_dir(), &sql_params(job, &any_period, &all_present))?;
+    // the planner's view of each model: its name and the tables it reads and writes
+    let models = models::registry(&job.spec.models)
         .iter()
-        .map(|m| m.node())
+        .map(|m| stages::graph::ModelNode {
+            name: m.name().to_string(),
+            inputs: m.inputs().into_iter().map(String::from).collect(),
+            outputs: m.outputs().into_iter().map(String::from).collect(),
+        })
         .collect();
     let mut provided: Vec<String> = crate::contract::SOURCES
         .iter()
         .map(|s| format!("raw.{}", s.name))
         .collect();
-    provided.extend(cfg.outputs.keys().map(|t| format!("previous.{t}")));
+    provided.extend(job.outputs.iter().map(|o| format!("previous.{}", o.name)));
     stages::graph::plan(&provided, sql, models)
 }
 
@@ -72,7 +77,7 @@ pub fn plan(cfg: &PipelineConfig) -> Result<stages::graph::Plan> {
 /// stages are planned over empty extracts and the models run on empty inputs. `validate` uses
 /// it to check SQL and the checks' tables and columns before any run.
 pub async fn table_schemas(
-    cfg: &PipelineConfig,
+    job: &Job,
 ) -> Result<BTreeMap<String, datafusion::arrow::datatypes::SchemaRef>> {
     use std::sync::Arc;
 
@@ -84,7 +89,7 @@ pub async fn table_schemas(
     use crate::error::{EngineContext, Error, StageContext};
     use crate::stages::graph::Step;
 
-    let ctx = crate::engine::local_session(cfg)?;
+    let ctx = crate::engine::local_session(&job.engine, &job.file())?;
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Internal("default catalog missing".into()))?;
@@ -103,21 +108,18 @@ pub async fn table_schemas(
     for s in crate::contract::SOURCES {
         register(&format!("raw.{}", s.name), extract::landing_schema(s))?;
     }
-    for (table, out) in &cfg.outputs {
-        register(
-            &format!("previous.{table}"),
-            crate::publish::contract_schema(&out.column_types(table)?),
-        )?;
+    for out in &job.outputs {
+        register(&format!("previous.{}", out.name), Arc::clone(&out.schema))?;
     }
     register("quarantine", extract::quarantine_schema())?;
-    let period = Period::containing(cfg.period.grain, chrono::NaiveDate::default());
+    let period = Period::containing(job.spec.period.grain, chrono::NaiveDate::default());
     let all_present = crate::contract::SOURCES
         .iter()
         .map(|s| (s.name.to_string(), true))
         .collect();
-    let params = sql_params(cfg, &period, &all_present);
-    let registry = models::registry(&cfg.models);
-    for step in plan(cfg)?.steps {
+    let params = sql_params(job, &period, &all_present);
+    let registry = models::registry(&job.spec.models);
+    for step in plan(job)?.steps {
         match step {
             Step::Sql(stage) => {
                 let sql =
@@ -175,14 +177,13 @@ pub async fn table_schemas(
 /// Checks that every check of the job names a table the run produces and columns it has; an
 /// error names the check, the table or column, and what exists.
 pub fn resolve_checks(
-    cfg: &PipelineConfig,
+    job: &Job,
     schemas: &BTreeMap<String, datafusion::arrow::datatypes::SchemaRef>,
 ) -> Result<()> {
     use crate::error::Error;
-    for (i, c) in cfg.checks.iter().enumerate() {
+    for (i, c) in job.spec.checks.iter().enumerate() {
         let name = c.display_name();
-        let err =
-            |m: String| Error::config(cfg.file.display(), format!("`checks[{i}]` ({name}): {m}"));
+        let err = |m: String| Error::config(job.file(), format!("`checks[{i}]` ({name}): {m}"));
         let table_schema = |t: &str| {
             schemas.get(t).ok_or_else(|| {
                 let known: Vec<&str> = schemas

@@ -25,6 +25,51 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::error::{Error, Result};
 
+/// SQL stage settings (`stages:` in pipeline.yaml).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StagesConfig {
+    /// Folder holding `staging/`, `intermediate/` and `marts/` (relative to pipeline.yaml).
+    pub dir: String,
+    /// Values substituted for `${name}` in SQL (besides the built-in period variables).
+    pub params: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+impl Default for StagesConfig {
+    fn default() -> Self {
+        Self {
+            dir: "sql".into(),
+            params: BTreeMap::new(),
+        }
+    }
+}
+
+impl StagesConfig {
+    /// Checks the parameters: built-in names are reserved, names are identifiers, values are
+    /// scalars. Errors name the key.
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+        for (k, v) in &self.params {
+            let key = format!("stages.params.{k}");
+            if is_built_in_param(k) {
+                return Err((
+                    key,
+                    format!(
+                        "`{k}` is a built-in parameter set by the run from its period and sources; choose another name"
+                    ),
+                ));
+            }
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err((
+                    key,
+                    "a parameter name uses letters, digits and `_` only".into(),
+                ));
+            }
+            literal(v).map_err(|m| (key, m))?;
+        }
+        Ok(())
+    }
+}
+
 /// The dbt layer a stage belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -177,7 +222,7 @@ pub fn substitute_params(
 ) -> Result<String> {
     let mut out = String::with_capacity(template.len());
     for (i, line) in template.lines().enumerate() {
-        let replaced = crate::config::substitute(line, |name| {
+        let replaced = crate::job::vars::substitute(line, |name| {
             params.get(name).cloned().ok_or_else(|| {
                 format!(
                     "line {}: unknown parameter `${{{name}}}`; built-ins are as_of, period_start, period_end, period, previous_period_start, previous_period_end, calibration_end, holdout_days and has_<source>; add others under `stages.params` in pipeline.yaml",

@@ -49,7 +49,8 @@ async fn run_backfill(
         config_text: String::new(),
         progress: Progress::Silent,
     };
-    let (results, outcome) = backfill::backfill(Arc::new(cfg), &opts).await;
+    let (results, outcome) =
+        backfill::backfill(Arc::new(resolve(&cfg, &Default::default())), &opts).await;
     outcome.unwrap();
     results
 }

@@ -75,7 +75,7 @@ async fn ballista_standalone_publishes_the_same_tables_as_the_local_engine() {
     outcome.unwrap();
 
     let mut dist = config(&raw, &wh_ballista);
-    crm_pipeline::engine::apply_flags(&mut dist, Some("ballista-standalone"), None).unwrap();
+    crm_pipeline::engine::apply_flags(&mut dist.engine, Some("ballista-standalone"), None).unwrap();
     run_period(&dist, PREVIOUS, "ballista-prev")
         .await
         .1
@@ -113,7 +113,7 @@ async fn an_unreachable_scheduler_fails_fast_naming_the_url_and_the_fix() {
     };
     let url = format!("df://127.0.0.1:{port}");
     let mut cfg = config(&raw, &wh);
-    crm_pipeline::engine::apply_flags(&mut cfg, None, Some(&url)).unwrap();
+    crm_pipeline::engine::apply_flags(&mut cfg.engine, None, Some(&url)).unwrap();
     assert_eq!(cfg.engine.kind, EngineKind::Ballista);
     let (results, outcome) = run_period(&cfg, "2024-05", "unreachable").await;
     let err = outcome.unwrap_err();
@@ -139,11 +139,12 @@ async fn an_unreachable_scheduler_fails_fast_naming_the_url_and_the_fix() {
 fn engine_flags_override_the_job_definition_and_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = config(&tmp.path().join("raw"), &tmp.path().join("wh"));
-    let e = crm_pipeline::engine::apply_flags(&mut cfg, Some("ballista"), None).unwrap_err();
+    let e = crm_pipeline::engine::apply_flags(&mut cfg.engine, Some("ballista"), None).unwrap_err();
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("--scheduler df://host:port"), "{e}");
-    let e = crm_pipeline::engine::apply_flags(&mut cfg, None, Some("localhost:50050")).unwrap_err();
+    let e = crm_pipeline::engine::apply_flags(&mut cfg.engine, None, Some("localhost:50050"))
+        .unwrap_err();
     assert!(e.to_string().contains("`localhost:50050`"), "{e}");
-    crm_pipeline::engine::apply_flags(&mut cfg, Some("local"), None).unwrap();
+    crm_pipeline::engine::apply_flags(&mut cfg.engine, Some("local"), None).unwrap();
     assert_eq!(cfg.engine.kind, EngineKind::Local);
 }

@@ -2,21 +2,29 @@
 
 use std::path::{Path, PathBuf};
 
-use crm_pipeline::config::{Overrides, PipelineConfig};
 use crm_pipeline::error::Result;
+use crm_pipeline::job::{Job, JobSpec, Overrides};
 use crm_pipeline::period::Period;
 use crm_pipeline::run::{self, RunOptions, RunResults};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-/// The repository's pipeline.yaml with raw and warehouse pointed at `raw` and `warehouse`.
-pub fn config(raw: &Path, warehouse: &Path) -> PipelineConfig {
-    let mut o = Overrides::default();
-    o.vars.insert("raw".into(), raw.display().to_string());
-    o.vars
-        .insert("warehouse".into(), warehouse.display().to_string());
-    PipelineConfig::load(&repo_file("pipeline.yaml"), &o).expect("pipeline.yaml loads")
+/// The repository's pipeline.yaml with raw and warehouse pointed at `raw` and `warehouse` (the
+/// parsed definition: a test may change it before [`run_period`] resolves it).
+pub fn config(raw: &Path, warehouse: &Path) -> JobSpec {
+    let vars = [
+        ("raw".to_string(), raw.display().to_string()),
+        ("warehouse".to_string(), warehouse.display().to_string()),
+    ]
+    .into_iter()
+    .collect();
+    JobSpec::load(&repo_file("pipeline.yaml"), &vars).expect("pipeline.yaml loads")
+}
+
+/// A definition resolved for a run (with `overrides`, e.g. store options given in code).
+pub fn resolve(spec: &JobSpec, overrides: &Overrides) -> Job {
+    Job::resolve(spec.clone(), overrides).expect("the job definition resolves")
 }
 
 /// A file of the repository.
@@ -25,11 +33,7 @@ pub fn repo_file(rel: &str) -> PathBuf {
 }
 
 /// Runs one period with a fixed run id.
-pub async fn run_period(
-    cfg: &PipelineConfig,
-    period: &str,
-    run_id: &str,
-) -> (RunResults, Result<()>) {
+pub async fn run_period(cfg: &JobSpec, period: &str, run_id: &str) -> (RunResults, Result<()>) {
     let opts = RunOptions {
         period: Period::parse(cfg.period.grain, period).expect("valid period"),
         run_id: run_id.into(),
@@ -39,7 +43,7 @@ pub async fn run_period(
         config_text: String::new(),
         previous_ready: None,
     };
-    run::run(cfg, &opts).await
+    run::run(&resolve(cfg, &Overrides::default()), &opts).await
 }
 
 /// Writes `name` (e.g. "orders/part-0.csv") under `dir`.

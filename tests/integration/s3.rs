@@ -17,11 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crm_pipeline::config::{Overrides, PipelineConfig};
 use crm_pipeline::error::{Error, exit_code};
 use crm_pipeline::generate::GenerateOptions;
+use crm_pipeline::job::{JobSpec, Overrides};
 use crm_pipeline::publish::lock::PeriodLock;
-use crm_pipeline::storage::{Location, set_store_options};
+use crm_pipeline::storage::{Location, StoreOptions};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::TryStreamExt;
@@ -368,11 +368,67 @@ fn server() -> Option<&'static Weed> {
 }
 
 /// The repository's pipeline.yaml with raw and warehouse at any URL.
-fn config_at(raw: &str, warehouse: &str) -> PipelineConfig {
-    let mut o = Overrides::default();
-    o.vars.insert("raw".into(), raw.into());
-    o.vars.insert("warehouse".into(), warehouse.into());
-    PipelineConfig::load(&repo_file("pipeline.yaml"), &o).expect("pipeline.yaml loads")
+fn config_at(raw: &str, warehouse: &str) -> JobSpec {
+    let vars = [
+        ("raw".to_string(), raw.to_string()),
+        ("warehouse".to_string(), warehouse.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    JobSpec::load(&repo_file("pipeline.yaml"), &vars).expect("pipeline.yaml loads")
+}
+
+/// The store options of every bucket the harness and the tests set up (the job takes store
+/// options as a value, not from a global: this is the tests' own table of them).
+fn harness_stores() -> &'static std::sync::Mutex<StoreOptions> {
+    static STORES: OnceLock<std::sync::Mutex<StoreOptions>> = OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+/// Gives a bucket its options for the rest of the test binary.
+fn set_store_options(root: &str, options: &[(&str, &str)]) -> crm_pipeline::Result<()> {
+    harness_stores()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .set(root, options)
+}
+
+/// Every bucket's options so far.
+fn stores() -> StoreOptions {
+    harness_stores()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// A location on the test server.
+fn loc(url: &str) -> crm_pipeline::Result<Location> {
+    Location::parse_with(url, &stores())
+}
+
+/// Runs one period with the harness's store options.
+async fn run_on_s3(
+    cfg: &JobSpec,
+    period: &str,
+    run_id: &str,
+) -> (crm_pipeline::run::RunResults, crm_pipeline::Result<()>) {
+    let job = resolve(
+        cfg,
+        &Overrides {
+            stores: stores(),
+            ..Default::default()
+        },
+    );
+    let opts = crm_pipeline::run::RunOptions {
+        period: crm_pipeline::period::Period::parse(job.spec.period.grain, period).unwrap(),
+        run_id: run_id.into(),
+        allow_empty: false,
+        allow: Default::default(),
+        command: vec!["test".into()],
+        config_text: String::new(),
+        previous_ready: None,
+    };
+    crm_pipeline::run::run(&job, &opts).await
 }
 
 const TABLES: &[&str] = &[
@@ -388,7 +444,7 @@ const TABLES: &[&str] = &[
 /// Every row of a published partition, all columns but run_id, as sorted text lines; the raw
 /// location is replaced by `<raw>` (the quarantine names the file a row came from).
 async fn table_rows(warehouse: &str, table: &str, period: &str, raw: &str) -> Vec<String> {
-    let wh = Location::parse(warehouse).unwrap();
+    let wh = loc(warehouse).unwrap();
     let ctx = SessionContext::new();
     ctx.register_object_store(&wh.root_url(), Arc::clone(wh.store()));
     let dir = wh.join(&format!("{table}/period={period}")).url();
@@ -422,7 +478,7 @@ async fn table_rows(warehouse: &str, table: &str, period: &str, raw: &str) -> Ve
 
 /// File names in a published partition.
 async fn partition_files(warehouse: &str, table: &str, period: &str) -> Vec<String> {
-    let loc = Location::parse(warehouse)
+    let loc = loc(warehouse)
         .unwrap()
         .join(&format!("{table}/period={period}"));
     let mut names: Vec<String> = loc
@@ -442,11 +498,11 @@ const PERIODS: &[&str] = &["2024-10", "2024-11", "2024-12"];
 async fn backfill_and_rerun(raw: &str, warehouse: &str, tag: &str) {
     let cfg = config_at(raw, warehouse);
     for p in PERIODS {
-        let (_, outcome) = run_period(&cfg, p, &format!("{tag}-{p}")).await;
+        let (_, outcome) = run_on_s3(&cfg, p, &format!("{tag}-{p}")).await;
         outcome.unwrap_or_else(|e| panic!("{tag} {p}: {e}"));
     }
     let first = partition_files(warehouse, "customer_features", "2024-12").await;
-    let (_, outcome) = run_period(&cfg, "2024-12", &format!("{tag}-rerun")).await;
+    let (_, outcome) = run_on_s3(&cfg, "2024-12", &format!("{tag}-rerun")).await;
     outcome.unwrap_or_else(|e| panic!("{tag} rerun: {e}"));
     // replaced, not appended: only the rerun's files remain, named after it
     for table in TABLES {
@@ -465,7 +521,10 @@ async fn generate_into(raw: &str) {
         seed: 5,
         ..GenerateOptions::default()
     };
-    generate_at(raw, &opts).await;
+    let out = loc(raw).expect("valid location");
+    crm_pipeline::generate::generate(&opts, Arc::clone(out.store()), out.prefix())
+        .await
+        .expect("generate");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,7 +540,7 @@ async fn runs_on_s3_equal_runs_on_the_local_filesystem() {
     backfill_and_rerun(&local_raw, &local_wh, "local").await;
     backfill_and_rerun(s3_raw, s3_wh, "s3").await;
 
-    let local_raw_url = Location::parse(&local_raw).unwrap().url();
+    let local_raw_url = loc(&local_raw).unwrap().url();
     for p in PERIODS {
         for table in TABLES {
             let local = table_rows(&local_wh, table, p, &local_raw_url).await;
@@ -497,7 +556,7 @@ async fn runs_on_s3_equal_runs_on_the_local_filesystem() {
         }
     }
     // the scratch space of successful runs is removed, the locks released
-    let wh = Location::parse(s3_wh).unwrap();
+    let wh = loc(s3_wh).unwrap();
     let left: Vec<String> = wh
         .store()
         .list(Some(wh.prefix()))
@@ -520,7 +579,7 @@ async fn runs_on_s3_equal_runs_on_the_local_filesystem() {
 async fn seaweedfs_honours_create_only_puts() {
     let Some(_) = server() else { return };
     // the period lock relies on it: a second create of the same object must fail
-    let loc = Location::parse("s3://wh-bucket/conditional/").unwrap();
+    let loc = loc("s3://wh-bucket/conditional/").unwrap();
     let path = loc.path_of("lock.json");
     let create = PutOptions {
         mode: PutMode::Create,
@@ -546,7 +605,7 @@ async fn a_store_without_conditional_puts_gets_the_fallback_lock() {
     // If-None-Match support would
     w.register_with("nocond", ADMIN, &[("aws_conditional_put", "disabled")])
         .unwrap();
-    let wh = Location::parse("s3://nocond/warehouse").unwrap();
+    let wh = loc("s3://nocond/warehouse").unwrap();
     let held = PeriodLock::acquire(
         &wh,
         &crm_pipeline::period::Period::parse(crm_pipeline::period::Grain::Month, "2024-06")
@@ -575,7 +634,7 @@ async fn a_store_without_conditional_puts_gets_the_fallback_lock() {
     // and the whole job runs there
     let raw = error_test_raw().await;
     let cfg = config_at(raw, "s3://nocond/warehouse");
-    run_period(&cfg, "2024-06", "nocond-run").await.1.unwrap();
+    run_on_s3(&cfg, "2024-06", "nocond-run").await.1.unwrap();
     let files = partition_files("s3://nocond/warehouse", "customer_features", "2024-06").await;
     assert_eq!(files, vec!["part-nocond-run-00000.parquet".to_string()]);
 }
@@ -583,7 +642,7 @@ async fn a_store_without_conditional_puts_gets_the_fallback_lock() {
 /// Runs a period and returns its error, asserting it ends (bounded retries, no hang).
 async fn failing_run(raw: &str, warehouse: &str) -> Error {
     let cfg = config_at(raw, warehouse);
-    let run = run_period(&cfg, "2024-12", "failing");
+    let run = run_on_s3(&cfg, "2024-12", "failing");
     let (_, outcome) = tokio::time::timeout(Duration::from_secs(300), run)
         .await
         .expect("the run must end, not retry forever");
@@ -608,7 +667,7 @@ async fn error_test_raw() -> &'static str {
     RAW.get_or_init(|| async {
         let tmp = tempfile::tempdir().unwrap();
         small_dataset(tmp.path());
-        let loc = Location::parse(URL).unwrap();
+        let dest = loc(URL).unwrap();
         for entry in [
             "customers/customers.csv",
             "orders/orders.csv",
@@ -616,8 +675,8 @@ async fn error_test_raw() -> &'static str {
             "order_items/items.csv",
         ] {
             let body = std::fs::read(tmp.path().join(entry)).unwrap();
-            loc.store()
-                .put(&loc.path_of(entry), body.into())
+            dest.store()
+                .put(&dest.path_of(entry), body.into())
                 .await
                 .unwrap();
         }
@@ -691,7 +750,7 @@ async fn a_read_only_key_writing_the_warehouse_is_a_clear_error() {
     let err = failing_run(raw, "s3://ro-wh/warehouse").await;
     assert_names(&err, "s3://ro-wh/", "permission denied");
     // nothing was published
-    let loc = Location::parse("s3://ro-wh/warehouse/").unwrap();
+    let loc = loc("s3://ro-wh/warehouse/").unwrap();
     let objects: Vec<_> = loc
         .store()
         .list(Some(loc.prefix()))

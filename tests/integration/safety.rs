@@ -191,7 +191,8 @@ async fn a_run_that_rejects_every_order_or_shrinks_the_period_keeps_the_good_par
         config_text: String::new(),
         previous_ready: None,
     };
-    let (results, outcome) = crm_pipeline::run::run(&cfg, &opts).await;
+    let (results, outcome) =
+        crm_pipeline::run::run(&resolve(&cfg, &Default::default()), &opts).await;
     outcome.unwrap();
     assert!(
         results

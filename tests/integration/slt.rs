@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use crm_pipeline::config::{Overrides, PipelineConfig};
 use crm_pipeline::contract::SOURCES;
 use crm_pipeline::extract;
+use crm_pipeline::job::{Job, Overrides};
 use crm_pipeline::period::{Grain, Period};
 use crm_pipeline::stages::{self, SqlStage};
 use datafusion::arrow::array::RecordBatch;
@@ -48,9 +48,10 @@ struct StageDb {
 
 impl StageDb {
     fn new() -> Self {
-        let cfg = PipelineConfig::load(&repo_file("pipeline.yaml"), &Overrides::default())
-            .expect("pipeline.yaml");
-        let ctx = crm_pipeline::engine::local_session(&cfg).expect("engine session");
+        let cfg =
+            Job::load(&repo_file("pipeline.yaml"), &Overrides::default()).expect("pipeline.yaml");
+        let ctx =
+            crm_pipeline::engine::local_session(&cfg.engine, &cfg.file()).expect("engine session");
         let catalog = ctx.catalog("datafusion").expect("catalog");
         catalog
             .register_schema("raw", Arc::new(MemorySchemaProvider::new()))

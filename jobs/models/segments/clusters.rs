@@ -40,118 +40,65 @@ pub enum KChoice {
 
 /// Settings of the cluster scheme (`models.clusters`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// segment_inputs columns clustered on.
-    #[serde(default = "default_features")]
     pub features: Vec<String>,
     /// Features log1p-transformed before standardising.
-    #[serde(default = "default_log_features")]
     pub log_features: Vec<String>,
     /// A fixed k or `auto`.
-    #[serde(default = "default_k")]
     pub k: KChoice,
     /// Smallest k tried by `auto`.
-    #[serde(default = "default_k_min")]
     pub k_min: usize,
     /// Largest k tried by `auto`.
-    #[serde(default = "default_k_max")]
     pub k_max: usize,
     /// Customers the candidate k are fitted on.
-    #[serde(default = "default_selection_sample")]
     pub selection_sample: usize,
     /// Customers the silhouette is computed on.
-    #[serde(default = "default_silhouette_sample")]
     pub silhouette_sample: usize,
     /// Restarts of the final fit.
-    #[serde(default = "default_n_runs")]
     pub n_runs: usize,
     /// Iteration cap per run.
-    #[serde(default = "default_max_iterations")]
     pub max_iterations: u64,
     /// Convergence tolerance on centroid movement.
-    #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Seed of every random choice.
-    #[serde(default = "default_seed")]
     pub seed: u64,
     /// Features named in a cluster's label.
-    #[serde(default = "default_label_features")]
     pub label_features: usize,
     /// Smallest |standardised centroid| a feature needs to be named (else `typical`).
-    #[serde(default = "default_label_min_z")]
     pub label_min_z: f64,
-}
-
-fn default_features() -> Vec<String> {
-    [
-        "recency_days",
-        "orders",
-        "revenue",
-        "avg_order_value",
-        "discount_line_share",
-        "premium_line_share",
-        "new_product_line_share",
-        "categories",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-fn default_log_features() -> Vec<String> {
-    ["orders", "revenue", "avg_order_value", "categories"]
-        .map(String::from)
-        .to_vec()
-}
-fn default_k() -> KChoice {
-    KChoice::Named("auto".into())
-}
-fn default_k_min() -> usize {
-    3
-}
-fn default_k_max() -> usize {
-    8
-}
-fn default_selection_sample() -> usize {
-    50_000
-}
-fn default_silhouette_sample() -> usize {
-    4_000
-}
-fn default_n_runs() -> usize {
-    3
-}
-fn default_max_iterations() -> u64 {
-    300
-}
-fn default_tolerance() -> f64 {
-    1e-4
-}
-fn default_seed() -> u64 {
-    42
-}
-fn default_label_features() -> usize {
-    2
-}
-fn default_label_min_z() -> f64 {
-    0.25
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
-            features: default_features(),
-            log_features: default_log_features(),
-            k: default_k(),
-            k_min: default_k_min(),
-            k_max: default_k_max(),
-            selection_sample: default_selection_sample(),
-            silhouette_sample: default_silhouette_sample(),
-            n_runs: default_n_runs(),
-            max_iterations: default_max_iterations(),
-            tolerance: default_tolerance(),
-            seed: default_seed(),
-            label_features: default_label_features(),
-            label_min_z: default_label_min_z(),
+            features: [
+                "recency_days",
+                "orders",
+                "revenue",
+                "avg_order_value",
+                "discount_line_share",
+                "premium_line_share",
+                "new_product_line_share",
+                "categories",
+            ]
+            .map(String::from)
+            .to_vec(),
+            log_features: ["orders", "revenue", "avg_order_value", "categories"]
+                .map(String::from)
+                .to_vec(),
+            k: KChoice::Named("auto".into()),
+            k_min: 3,
+            k_max: 8,
+            selection_sample: 50_000,
+            silhouette_sample: 4_000,
+            n_runs: 3,
+            max_iterations: 300,
+            tolerance: 1e-4,
+            seed: 42,
+            label_features: 2,
+            label_min_z: 0.25,
         }
     }
 }
@@ -419,7 +366,10 @@ pub fn cluster(cfg: &ClusterConfig, x: ArrayView2<f64>) -> Result<Clustering> {
     let n = x.nrows();
     let candidates: Vec<usize> = cfg
         .candidates()
-        .map_err(|m| Error::config("pipeline.yaml", format!("models.clusters: {m}")))?
+        .map_err(|m| Error::Model {
+            model: "segments".into(),
+            message: format!("models.clusters: {m}"),
+        })?
         .into_iter()
         .filter(|&k| k <= n)
         .collect();

@@ -21,64 +21,37 @@ use crate::error::Result;
 
 /// Settings of the lifecycle scheme (`models.lifecycle`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LifecycleConfig {
     /// Days since the first purchase within which a customer is new.
-    #[serde(default = "d90")]
     pub new_days: f64,
     /// Days without a purchase after which a customer is lost.
-    #[serde(default = "d365")]
     pub lost_days: f64,
     /// P(alive) below which a customer is lost (used when the CLV model converged).
-    #[serde(default = "p_lost")]
     pub lost_p_alive: f64,
     /// A repeat buyer is at risk when silent for this many typical gaps.
-    #[serde(default = "gap_multiple")]
     pub at_risk_gap_multiple: f64,
     /// A one-time buyer is at risk when silent for this many days.
-    #[serde(default = "d180")]
     pub at_risk_days: f64,
     /// Orders a mature customer has at least.
-    #[serde(default = "five")]
     pub mature_min_orders: i64,
     /// Days since the first purchase a mature customer has at least.
-    #[serde(default = "d365")]
     pub mature_min_days: f64,
     /// Days without a purchase before this period that make a purchase in it a reactivation.
-    #[serde(default = "d180")]
     pub reactivation_gap_days: f64,
-}
-
-fn d90() -> f64 {
-    90.0
-}
-fn d180() -> f64 {
-    180.0
-}
-fn d365() -> f64 {
-    365.0
-}
-fn p_lost() -> f64 {
-    0.1
-}
-fn gap_multiple() -> f64 {
-    2.0
-}
-fn five() -> i64 {
-    5
 }
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
         Self {
-            new_days: d90(),
-            lost_days: d365(),
-            lost_p_alive: p_lost(),
-            at_risk_gap_multiple: gap_multiple(),
-            at_risk_days: d180(),
-            mature_min_orders: five(),
-            mature_min_days: d365(),
-            reactivation_gap_days: d180(),
+            new_days: 90.0,
+            lost_days: 365.0,
+            lost_p_alive: 0.1,
+            at_risk_gap_multiple: 2.0,
+            at_risk_days: 180.0,
+            mature_min_orders: 5,
+            mature_min_days: 365.0,
+            reactivation_gap_days: 180.0,
         }
     }
 }

@@ -22,8 +22,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
 
-use crate::config::ModelsConfig;
 use crate::error::{Error, Result};
+use crate::models::ModelsConfig;
 use crate::models::table::Table;
 use crate::models::{Model, ModelInputs, ModelOutputs};
 

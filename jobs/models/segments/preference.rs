@@ -32,49 +32,28 @@ pub enum ShareBasis {
 
 /// Settings of the preference-type scheme (`models.preference`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct PreferenceConfig {
     /// Shares of order lines or of net spend.
-    #[serde(default = "default_basis")]
     pub basis: ShareBasis,
     /// Fewer completed orders than this: `unclassified` (too little evidence).
-    #[serde(default = "default_min_orders")]
     pub min_orders: i64,
     /// Discount share at or above which a customer is price-sensitive.
-    #[serde(default = "default_discount")]
     pub price_sensitive_min_discount_share: f64,
     /// New-product share at or above which a customer is trend-following.
-    #[serde(default = "default_new")]
     pub trend_following_min_new_share: f64,
     /// Premium share at or above which a customer is quality-seeking.
-    #[serde(default = "default_premium")]
     pub quality_seeking_min_premium_share: f64,
-}
-
-fn default_basis() -> ShareBasis {
-    ShareBasis::Lines
-}
-fn default_min_orders() -> i64 {
-    2
-}
-fn default_discount() -> f64 {
-    0.5
-}
-fn default_new() -> f64 {
-    0.4
-}
-fn default_premium() -> f64 {
-    0.5
 }
 
 impl Default for PreferenceConfig {
     fn default() -> Self {
         Self {
-            basis: default_basis(),
-            min_orders: default_min_orders(),
-            price_sensitive_min_discount_share: default_discount(),
-            trend_following_min_new_share: default_new(),
-            quality_seeking_min_premium_share: default_premium(),
+            basis: ShareBasis::Lines,
+            min_orders: 2,
+            price_sensitive_min_discount_share: 0.5,
+            trend_following_min_new_share: 0.4,
+            quality_seeking_min_premium_share: 0.5,
         }
     }
 }

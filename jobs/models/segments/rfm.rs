@@ -41,39 +41,20 @@ pub struct RfmRule {
 
 /// Settings of the RFM quintile scheme (`models.rfm`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RfmConfig {
     /// Number of score bins (5 = quintiles).
-    #[serde(default = "default_bins")]
     pub bins: u8,
     /// Tie rule.
-    #[serde(default)]
     pub ties: TieRule,
     /// customer_features column measuring frequency.
-    #[serde(default = "default_frequency")]
     pub frequency: String,
     /// customer_features column measuring monetary value.
-    #[serde(default = "default_monetary")]
     pub monetary: String,
     /// Named segments, first match wins.
-    #[serde(default = "default_rules")]
     pub segments: Vec<RfmRule>,
     /// Name for customers matching no rule.
-    #[serde(default = "default_fallback")]
     pub fallback: String,
-}
-
-fn default_bins() -> u8 {
-    5
-}
-fn default_frequency() -> String {
-    "orders".into()
-}
-fn default_monetary() -> String {
-    "revenue".into()
-}
-fn default_fallback() -> String {
-    "Others".into()
 }
 
 fn rule(name: &str, r: [u8; 2], f: [u8; 2], m: [u8; 2]) -> RfmRule {
@@ -107,12 +88,12 @@ pub fn default_rules() -> Vec<RfmRule> {
 impl Default for RfmConfig {
     fn default() -> Self {
         Self {
-            bins: default_bins(),
+            bins: 5,
             ties: TieRule::default(),
-            frequency: default_frequency(),
-            monetary: default_monetary(),
+            frequency: "orders".into(),
+            monetary: "revenue".into(),
             segments: default_rules(),
-            fallback: default_fallback(),
+            fallback: "Others".into(),
         }
     }
 }

@@ -26,27 +26,16 @@ pub enum Cutoff {
 
 /// Settings of the RFM eight-class scheme (`models.rfm8`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Rfm8Config {
     /// Cut-off statistic.
-    #[serde(default)]
     pub cutoff: Cutoff,
     /// customer_features column measuring frequency.
-    #[serde(default = "default_frequency")]
     pub frequency: String,
     /// customer_features column measuring monetary contribution.
-    #[serde(default = "default_monetary")]
     pub monetary: String,
     /// Code ("111", ...) -> segment name.
-    #[serde(default = "default_names")]
     pub names: BTreeMap<String, String>,
-}
-
-fn default_frequency() -> String {
-    "orders".into()
-}
-fn default_monetary() -> String {
-    "revenue".into()
 }
 
 /// The case study's names, in English (originals in DOMAIN.md).
@@ -70,8 +59,8 @@ impl Default for Rfm8Config {
     fn default() -> Self {
         Self {
             cutoff: Cutoff::Mean,
-            frequency: default_frequency(),
-            monetary: default_monetary(),
+            frequency: "orders".into(),
+            monetary: "revenue".into(),
             names: default_names(),
         }
     }

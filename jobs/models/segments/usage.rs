@@ -13,35 +13,22 @@ use crate::error::Result;
 
 /// Settings of the usage-tier scheme (`models.usage`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct UsageConfig {
     /// Rate quantile at or above which a buyer is `heavy`.
-    #[serde(default = "default_heavy")]
     pub heavy_quantile: f64,
     /// Rate quantile at or above which a buyer is at least `medium`.
-    #[serde(default = "default_medium")]
     pub medium_quantile: f64,
     /// Shortest observation window, in days.
-    #[serde(default = "default_min_days")]
     pub min_observation_days: f64,
-}
-
-fn default_heavy() -> f64 {
-    0.8
-}
-fn default_medium() -> f64 {
-    0.4
-}
-fn default_min_days() -> f64 {
-    90.0
 }
 
 impl Default for UsageConfig {
     fn default() -> Self {
         Self {
-            heavy_quantile: default_heavy(),
-            medium_quantile: default_medium(),
-            min_observation_days: default_min_days(),
+            heavy_quantile: 0.8,
+            medium_quantile: 0.4,
+            min_observation_days: 90.0,
         }
     }
 }

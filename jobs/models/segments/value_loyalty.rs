@@ -25,45 +25,22 @@ use crate::error::Result;
 
 /// Settings of the value x loyalty scheme (`models.value_loyalty`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ValueLoyaltyConfig {
     /// The customer_features column measuring current value: `margin` or `revenue`.
-    #[serde(default = "default_basis")]
     pub current_basis: String,
     /// Buyers' quantile at or above which current value is high.
-    #[serde(default = "default_q")]
     pub current_high_quantile: f64,
     /// Buyers' CLV quantile at or above which potential value is high.
-    #[serde(default = "default_q")]
     pub potential_high_quantile: f64,
     /// Completed orders a loyal customer has at least.
-    #[serde(default = "default_min_orders")]
     pub loyalty_min_orders: i64,
     /// P(alive) a loyal customer has at least (when the CLV model converged).
-    #[serde(default = "default_p_alive")]
     pub loyalty_min_p_alive: f64,
     /// Days since the last purchase a loyal customer has at most (without a converged model).
-    #[serde(default = "default_recency")]
     pub loyalty_max_recency_days: f64,
     /// Names by code (current, potential, loyalty; H or L each).
-    #[serde(default = "default_names")]
     pub names: BTreeMap<String, String>,
-}
-
-fn default_basis() -> String {
-    "margin".into()
-}
-fn default_q() -> f64 {
-    0.5
-}
-fn default_min_orders() -> i64 {
-    2
-}
-fn default_p_alive() -> f64 {
-    0.5
-}
-fn default_recency() -> f64 {
-    365.0
 }
 
 /// Default class names; the first, fifth and seventh are the documents' own.
@@ -86,12 +63,12 @@ pub fn default_names() -> BTreeMap<String, String> {
 impl Default for ValueLoyaltyConfig {
     fn default() -> Self {
         Self {
-            current_basis: default_basis(),
-            current_high_quantile: default_q(),
-            potential_high_quantile: default_q(),
-            loyalty_min_orders: default_min_orders(),
-            loyalty_min_p_alive: default_p_alive(),
-            loyalty_max_recency_days: default_recency(),
+            current_basis: "margin".into(),
+            current_high_quantile: 0.5,
+            potential_high_quantile: 0.5,
+            loyalty_min_orders: 2,
+            loyalty_min_p_alive: 0.5,
+            loyalty_max_recency_days: 365.0,
             names: default_names(),
         }
     }

@@ -18,39 +18,25 @@ use crate::error::Result;
 
 /// Settings of the value-tier and current-value schemes (`models.value_tiers`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ValueTierConfig {
     /// Buyers' revenue quantile at or above which a customer can be `high`.
-    #[serde(default = "default_high")]
     pub high_revenue_quantile: f64,
     /// Buyers' revenue quantile at or above which a customer is at least `medium`.
-    #[serde(default = "default_medium")]
     pub medium_revenue_quantile: f64,
     /// Orders a `high` customer needs at least.
-    #[serde(default = "default_min_orders")]
     pub high_min_orders: i64,
     /// Positive-margin quantile at or above which the current value is `high`.
-    #[serde(default = "default_high")]
     pub high_margin_quantile: f64,
-}
-
-fn default_high() -> f64 {
-    0.8
-}
-fn default_medium() -> f64 {
-    0.4
-}
-fn default_min_orders() -> i64 {
-    2
 }
 
 impl Default for ValueTierConfig {
     fn default() -> Self {
         Self {
-            high_revenue_quantile: default_high(),
-            medium_revenue_quantile: default_medium(),
-            high_min_orders: default_min_orders(),
-            high_margin_quantile: default_high(),
+            high_revenue_quantile: 0.8,
+            medium_revenue_quantile: 0.4,
+            high_min_orders: 2,
+            high_margin_quantile: 0.8,
         }
     }
 }
