@@ -1,5 +1,5 @@
-//! Customer lifetime value (CLV) models: BG/NBD and MBG/NBD transaction models, the Gamma-Gamma
-//! spend model, discounted CLV and holdout metrics.
+//! Customer lifetime value (CLV) models: BG/NBD, MBG/NBD and Pareto/NBD transaction models, the
+//! Gamma-Gamma spend model, discounted CLV, parameter-uncertainty intervals and holdout metrics.
 //!
 //! Units: transaction models work in one time unit chosen by the caller (e.g. weeks); x is the
 //! number of repeat purchases, t_x the time of the last purchase and T the time from the first
@@ -21,6 +21,7 @@ pub mod gamma_gamma;
 pub mod holdout;
 pub mod mbgnbd;
 pub mod optimize;
+pub mod pnbd;
 pub mod special;
 pub mod summary;
 pub mod transaction;

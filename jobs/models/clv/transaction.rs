@@ -12,10 +12,11 @@ use super::optimize::{
     OptimOptions, Start, invert_spd, minimize_multistart, norm_inf, numerical_hessian,
 };
 use super::summary::{Rfm, SummaryRow, validate_rfm};
-use super::{bgnbd, mbgnbd};
+use super::{bgnbd, mbgnbd, pnbd};
 
 /// Parameters of the BG/NBD and MBG/NBD models: purchase rate lambda ~ Gamma(r, alpha) (alpha is a
-/// rate, in model time units), dropout probability p ~ Beta(a, b).
+/// rate, in model time units), dropout probability p ~ Beta(a, b). Pareto/NBD stores its
+/// dropout-rate parameters (s, beta) in (a, b) (see [`super::pnbd::PnbdView`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NbdParams {
     /// Gamma shape r of the purchase rate.
@@ -52,6 +53,28 @@ pub enum TransactionModelKind {
     BgNbd,
     /// MBG/NBD (Batislam et al. 2007; Hoppe & Wagner 2007): dropout also possible at time 0.
     MbgNbd,
+    /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987): exponential lifetimes with a gamma
+    /// dropout rate; parameters (r, alpha, s, beta) stored as (r, alpha, a, b).
+    ParetoNbd,
+}
+
+impl TransactionModelKind {
+    /// The model's name in configuration and in clv_model (`bgnbd`, `mbgnbd`, `pnbd`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TransactionModelKind::BgNbd => "bgnbd",
+            TransactionModelKind::MbgNbd => "mbgnbd",
+            TransactionModelKind::ParetoNbd => "pnbd",
+        }
+    }
+
+    /// The names of the four parameters, in storage order.
+    pub fn param_names(self) -> [&'static str; 4] {
+        match self {
+            TransactionModelKind::ParetoNbd => ["r", "alpha", "s", "beta"],
+            _ => ["r", "alpha", "a", "b"],
+        }
+    }
 }
 
 /// A transaction model with its parameters; all methods take times in model units and return
@@ -70,6 +93,7 @@ impl TransactionModel {
         match self.kind {
             TransactionModelKind::BgNbd => bgnbd::log_likelihood_row(&self.params, c),
             TransactionModelKind::MbgNbd => mbgnbd::log_likelihood_row(&self.params, c),
+            TransactionModelKind::ParetoNbd => pnbd::log_likelihood_row(&self.params, c),
         }
     }
 
@@ -80,6 +104,9 @@ impl TransactionModel {
             return f64::NAN;
         }
         match NbdData::new(rows) {
+            Ok(_) if self.kind == TransactionModelKind::ParetoNbd => {
+                pnbd::evaluate(&pnbd::PnbdData::new(rows), &self.params, None)
+            }
             Ok(d) => evaluate(self.kind, &d, &self.params, None),
             Err(_) => f64::NAN,
         }
@@ -90,6 +117,7 @@ impl TransactionModel {
         match self.kind {
             TransactionModelKind::BgNbd => bgnbd::p_alive(&self.params, c),
             TransactionModelKind::MbgNbd => mbgnbd::p_alive(&self.params, c),
+            TransactionModelKind::ParetoNbd => pnbd::p_alive(&self.params, c),
         }
     }
 
@@ -98,6 +126,7 @@ impl TransactionModel {
         match self.kind {
             TransactionModelKind::BgNbd => bgnbd::expected_purchases(&self.params, t),
             TransactionModelKind::MbgNbd => mbgnbd::expected_purchases(&self.params, t),
+            TransactionModelKind::ParetoNbd => pnbd::expected_purchases(&self.params, t),
         }
     }
 
@@ -111,11 +140,15 @@ impl TransactionModel {
             TransactionModelKind::MbgNbd => {
                 mbgnbd::conditional_expected_purchases(&self.params, t, c)
             }
+            TransactionModelKind::ParetoNbd => {
+                pnbd::conditional_expected_purchases(&self.params, t, c)
+            }
         }
     }
 
     /// Posterior mean purchase rate of a customer who is still alive, (r + x)/(alpha + T)
-    /// purchases per time unit (Gamma-Poisson conjugacy; FHL 2005 section 3).
+    /// purchases per time unit (Gamma-Poisson conjugacy; FHL 2005 section 3; for Pareto/NBD
+    /// FHL note 009 section 5).
     pub fn posterior_rate(&self, x: f64, t: f64) -> f64 {
         if !self.params.is_valid() || !(x >= 0.0) || x != x.floor() || !(t >= 0.0) || !t.is_finite()
         {
@@ -190,6 +223,10 @@ pub struct TransactionFit {
     /// total negative log-likelihood in log-parameters, by the delta method on the natural scale;
     /// None if not requested or the Hessian is not positive definite (parameters not identified).
     pub std_errors: Option<NbdParams>,
+    /// Covariance of the log-parameters (ln r, ln alpha, ln a, ln b): the inverse Hessian of the
+    /// penalised total negative log-likelihood, when `std_errors` is Some. Parameter draws for
+    /// the CLV intervals come from the normal with this covariance.
+    pub cov_log: Option<Vec<Vec<f64>>>,
     /// Number of customers (sum of weights).
     pub n_customers: f64,
     /// Number of customers with at least one repeat purchase.
@@ -322,6 +359,11 @@ pub(super) fn evaluate(
             .map(|&x| match kind {
                 TransactionModelKind::BgNbd => bgnbd::x_terms(p, x, with_grad),
                 TransactionModelKind::MbgNbd => mbgnbd::x_terms(p, x, with_grad),
+                // not used: Pareto/NBD has its own layout (pnbd::evaluate)
+                TransactionModelKind::ParetoNbd => XTerms {
+                    c: f64::NAN,
+                    ..Default::default()
+                },
             })
             .collect();
     let alpha = p.alpha;
@@ -399,13 +441,33 @@ const WARM_START_ROWS: usize = 50_000;
 /// Largest |log-parameter| the fit explores; beyond it parameters are reported as diverged.
 const MAX_LOG_PARAM: f64 = 25.0;
 
-/// Mean penalised negative log-likelihood in log-parameters, and its gradient.
+/// Mean penalised negative log-likelihood in log-parameters, and its gradient (BG/NBD and
+/// MBG/NBD; see [`pnbd_objective`] for Pareto/NBD).
 pub fn objective(
     kind: TransactionModelKind,
     d: &NbdData,
     theta: &[f64],
     penalizer: f64,
     g: &mut [f64],
+) -> f64 {
+    penalised(theta, penalizer, d.total_w, g, |p, gp| {
+        evaluate(kind, d, p, Some(gp))
+    })
+}
+
+/// [`objective`] for Pareto/NBD.
+pub fn pnbd_objective(d: &pnbd::PnbdData, theta: &[f64], penalizer: f64, g: &mut [f64]) -> f64 {
+    penalised(theta, penalizer, d.total_w, g, |p, gp| {
+        pnbd::evaluate(d, p, Some(gp))
+    })
+}
+
+fn penalised<F: FnOnce(&NbdParams, &mut [f64; 4]) -> f64>(
+    theta: &[f64],
+    penalizer: f64,
+    total_w: f64,
+    g: &mut [f64],
+    ll_grad: F,
 ) -> f64 {
     if theta
         .iter()
@@ -421,17 +483,44 @@ pub fn objective(
     ];
     let params = NbdParams::from_array(p);
     let mut gp = [0.0; 4];
-    let ll = evaluate(kind, d, &params, Some(&mut gp));
+    let ll = ll_grad(&params, &mut gp);
     let mut pen = 0.0;
     for i in 0..4 {
         pen += p[i] * p[i];
-        g[i] = -gp[i] * p[i] / d.total_w + 2.0 * penalizer * p[i] * p[i];
+        g[i] = -gp[i] * p[i] / total_w + 2.0 * penalizer * p[i] * p[i];
     }
-    -ll / d.total_w + penalizer * pen
+    -ll / total_w + penalizer * pen
 }
 
-/// Fits a BG/NBD or MBG/NBD model by maximum likelihood on weighted summary rows (times in the
-/// model unit). Optimises log-parameters with BFGS + strong-Wolfe line search from two starting
+/// The data of one fit in the layout of its model.
+enum FitData {
+    Nbd(TransactionModelKind, NbdData),
+    Pnbd(pnbd::PnbdData),
+}
+
+impl FitData {
+    fn new(kind: TransactionModelKind, rows: &[SummaryRow], d: NbdData) -> FitData {
+        match kind {
+            TransactionModelKind::ParetoNbd => FitData::Pnbd(pnbd::PnbdData::new(rows)),
+            k => FitData::Nbd(k, d),
+        }
+    }
+    fn objective(&self, theta: &[f64], penalizer: f64, g: &mut [f64]) -> f64 {
+        match self {
+            FitData::Nbd(k, d) => objective(*k, d, theta, penalizer, g),
+            FitData::Pnbd(d) => pnbd_objective(d, theta, penalizer, g),
+        }
+    }
+    fn log_likelihood(&self, p: &NbdParams) -> f64 {
+        match self {
+            FitData::Nbd(k, d) => evaluate(*k, d, p, None),
+            FitData::Pnbd(d) => pnbd::evaluate(d, p, None),
+        }
+    }
+}
+
+/// Fits a BG/NBD, MBG/NBD or Pareto/NBD model by maximum likelihood on weighted summary rows
+/// (times in the model unit). Optimises log-parameters with BFGS + strong-Wolfe line search from two starting
 /// points; never panics: degenerate or invalid data give `converged = false` and a `reason`.
 pub fn fit_transactions(
     kind: TransactionModelKind,
@@ -453,6 +542,7 @@ pub fn fit_transactions(
         gradient_norm: f64::NAN,
         reason: None,
         std_errors: None,
+        cov_log: None,
         n_customers: 0.0,
         n_repeat_customers: 0.0,
         n_rows: rows.len(),
@@ -521,13 +611,19 @@ pub fn fit_transactions(
         gtol: opts.gtol,
         ftol: opts.ftol,
     };
-    let f = |th: &[f64], g: &mut [f64]| objective(kind, &d, th, opts.penalizer, g);
-    // Start 1: r = 1, alpha from the mean repeat rate, a = b = 1. Start 2: lifetimes-like.
+    // Start 1: r = 1, alpha from the mean repeat rate, a = b = 1 (Pareto/NBD: s = 1, beta the
+    // mean age). Start 2: lifetimes-like.
     let alpha0 = (d.mean_t / d.mean_x.max(1e-3)).clamp(1e-6, 1e12);
-    let mut starts = vec![
-        Start::at(vec![0.0, alpha0.ln(), 0.0, 0.0]),
-        Start::at(vec![0.1, 0.1 + d.max_t.ln(), 0.1, 0.1]),
-    ];
+    let mut starts = match kind {
+        TransactionModelKind::ParetoNbd => vec![
+            Start::at(vec![0.0, alpha0.ln(), 0.0, d.mean_t.max(1e-3).ln()]),
+            Start::at(vec![0.1, 0.1 + d.max_t.ln(), 0.1, 0.1 + d.max_t.ln()]),
+        ],
+        _ => vec![
+            Start::at(vec![0.0, alpha0.ln(), 0.0, 0.0]),
+            Start::at(vec![0.1, 0.1 + d.max_t.ln(), 0.1, 0.1]),
+        ],
+    };
     // Large inputs: first fit a systematic subsample of the rows (sorted by x, so every x is
     // represented) and start the full fit from its optimum and BFGS curvature estimate (the
     // mean objective has the same curvature), which saves most full-data passes.
@@ -537,7 +633,8 @@ pub fn fit_transactions(
         if let Ok(sd) = NbdData::new(&sub)
             && sd.repeat_w > 0.0
         {
-            let fs = |th: &[f64], g: &mut [f64]| objective(kind, &sd, th, opts.penalizer, g);
+            let sd = FitData::new(kind, &sub, sd);
+            let fs = |th: &[f64], g: &mut [f64]| sd.objective(th, opts.penalizer, g);
             let (warm, _, _) = minimize_multistart(fs, &starts, &oo, MAX_LOG_PARAM);
             if let Some(w) = warm.filter(|w| {
                 w.x.iter()
@@ -553,6 +650,9 @@ pub fn fit_transactions(
             }
         }
     }
+    let total = d.total_w;
+    let fd = FitData::new(kind, rows, d);
+    let f = |th: &[f64], g: &mut [f64]| fd.objective(th, opts.penalizer, g);
     let (best, iterations, evaluations) = minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM);
     let Some(res) = best else {
         return fail(out, "optimiser did not run".into());
@@ -569,8 +669,8 @@ pub fn fit_transactions(
     out.iterations = iterations;
     out.evaluations = evaluations;
     out.gradient_norm = norm_inf(&res.grad);
-    out.log_likelihood = evaluate(kind, &d, &params, None);
-    let names = ["r", "alpha", "a", "b"];
+    out.log_likelihood = fd.log_likelihood(&params);
+    let names = kind.param_names();
     if let Some(i) = theta.iter().position(|v| v.abs() > MAX_LOG_PARAM) {
         return fail(
             out,
@@ -595,10 +695,9 @@ pub fn fit_transactions(
     }
     out.converged = true;
     if opts.std_errors {
-        let total = d.total_w;
         let hess = numerical_hessian(
             |th: &[f64], g: &mut [f64]| {
-                let v = objective(kind, &d, th, opts.penalizer, g);
+                let v = fd.objective(th, opts.penalizer, g);
                 for gi in g.iter_mut() {
                     *gi *= total;
                 }
@@ -609,6 +708,7 @@ pub fn fit_transactions(
         if let Some(cov) = hess.as_deref().and_then(invert_spd) {
             let se: Vec<f64> = (0..4).map(|i| p[i] * cov[i][i].sqrt()).collect();
             out.std_errors = Some(NbdParams::from_array([se[0], se[1], se[2], se[3]]));
+            out.cov_log = Some(cov);
         }
     }
     out
@@ -702,7 +802,11 @@ mod tests {
     #[test]
     fn degenerate_inputs_give_clean_status() {
         let o = FitOptions::default();
-        for kind in [TransactionModelKind::BgNbd, TransactionModelKind::MbgNbd] {
+        for kind in [
+            TransactionModelKind::BgNbd,
+            TransactionModelKind::MbgNbd,
+            TransactionModelKind::ParetoNbd,
+        ] {
             let cases: Vec<(Vec<SummaryRow>, &str)> = vec![
                 (vec![], "no customers"),
                 (
@@ -886,7 +990,11 @@ mod tests {
                 },
             ],
         ];
-        for kind in [TransactionModelKind::BgNbd, TransactionModelKind::MbgNbd] {
+        for kind in [
+            TransactionModelKind::BgNbd,
+            TransactionModelKind::MbgNbd,
+            TransactionModelKind::ParetoNbd,
+        ] {
             for rows in &sets {
                 let f = fit_transactions(kind, rows, &o);
                 assert!(f.converged || f.reason.is_some(), "{kind:?} {rows:?}");
