@@ -22,6 +22,7 @@ pub mod holdout;
 pub mod mbgnbd;
 pub mod optimize;
 pub mod pnbd;
+pub mod select;
 pub mod special;
 pub mod summary;
 pub mod transaction;
