@@ -100,14 +100,17 @@ pub fn conditional_expected_purchases(p: &NbdParams, t: f64, c: &Rfm) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
-    let x = c.x;
-    let alive = p_alive(p, c);
+    alive_expected_purchases(p, t, c.x, c.t) * p_alive(p, c)
+}
+
+/// The bracket of FHL 2005 eq. (10), E[Y(t) | alive at T, x, T] (it does not depend on t_x).
+pub(super) fn alive_expected_purchases(p: &NbdParams, t: f64, x: f64, big_t: f64) -> f64 {
     near_a_one(p, |q| {
-        let z = t / (q.alpha + c.t + t);
+        let z = t / (q.alpha + big_t + t);
         let f = ln_hyp2f1(q.r + x, q.b + x, q.a + q.b + x - 1.0, z);
-        let ln_term = f.ln + (q.r + x) * ((q.alpha + c.t) / (q.alpha + c.t + t)).ln();
+        let ln_term = f.ln + (q.r + x) * ((q.alpha + big_t) / (q.alpha + big_t + t)).ln();
         (q.a + q.b + x - 1.0) / (q.a - 1.0) * -(ln_term.exp_m1()) * sign_ok(f.sign)
-    }) * alive
+    })
 }
 
 /// NaN unless the 2F1 value was positive (it always is for valid BG/NBD parameters).

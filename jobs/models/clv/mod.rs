@@ -19,9 +19,11 @@
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod holdout;
+pub mod interval;
 pub mod mbgnbd;
 pub mod optimize;
 pub mod pnbd;
+pub mod score;
 pub mod select;
 pub mod special;
 pub mod summary;

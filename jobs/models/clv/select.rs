@@ -150,18 +150,15 @@ mod tests {
             .map(|&k| fit_transactions(k, &rows, &o))
             .collect();
         let mae = [Some(0.5), Some(0.4), Some(0.45)];
-        assert_eq!(
-            choose(&fits, Some(&mae)),
-            Some((1, Criterion::HoldoutMae))
-        );
+        assert_eq!(choose(&fits, Some(&mae)), Some((1, Criterion::HoldoutMae)));
         // no usable holdout value: BIC
-        assert_eq!(choose(&fits, Some(&[None, None, None])).map(|c| c.1), Some(Criterion::Bic));
+        assert_eq!(
+            choose(&fits, Some(&[None, None, None])).map(|c| c.1),
+            Some(Criterion::Bic)
+        );
         // a model that did not converge is never chosen
         fits[1].converged = false;
-        assert_eq!(
-            choose(&fits, Some(&mae)),
-            Some((2, Criterion::HoldoutMae))
-        );
+        assert_eq!(choose(&fits, Some(&mae)), Some((2, Criterion::HoldoutMae)));
         for f in fits.iter_mut() {
             f.converged = false;
         }

@@ -146,6 +146,35 @@ impl TransactionModel {
         }
     }
 
+    /// E[Y(t) | alive at T, x, T]: expected purchases in the next t time units of a customer
+    /// known to be alive at T; the conditional expectation is this times P(alive) (for all three
+    /// models; it does not depend on t_x).
+    pub fn alive_expected_purchases(&self, t: f64, x: f64, big_t: f64) -> f64 {
+        if !self.params.is_valid()
+            || !(t >= 0.0)
+            || !t.is_finite()
+            || !(x >= 0.0)
+            || !(big_t >= 0.0)
+            || !big_t.is_finite()
+        {
+            return f64::NAN;
+        }
+        if t == 0.0 {
+            return 0.0;
+        }
+        match self.kind {
+            TransactionModelKind::BgNbd => {
+                bgnbd::alive_expected_purchases(&self.params, t, x, big_t)
+            }
+            TransactionModelKind::MbgNbd => {
+                mbgnbd::alive_expected_purchases(&self.params, t, x, big_t)
+            }
+            TransactionModelKind::ParetoNbd => {
+                pnbd::alive_expected_purchases(&self.params, t, x, big_t)
+            }
+        }
+    }
+
     /// Posterior mean purchase rate of a customer who is still alive, (r + x)/(alpha + T)
     /// purchases per time unit (Gamma-Poisson conjugacy; FHL 2005 section 3; for Pareto/NBD
     /// FHL note 009 section 5).
