@@ -467,7 +467,9 @@ fn predict(
         for (k, h) in kinds.iter().zip(holdouts.iter_mut()) {
             match validate_on_holdout(cfg, t, *k)? {
                 Ok(m) => *h = Some(m),
-                Err(why) => warnings.push(format!("{} holdout validation skipped: {why}", k.name())),
+                Err(why) => {
+                    warnings.push(format!("{} holdout validation skipped: {why}", k.name()))
+                }
             }
         }
     }
@@ -500,7 +502,11 @@ fn predict(
             reason = Some(format!(
                 "selected by {} among {}",
                 c.name(),
-                kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                kinds
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         let h = holdouts[i].as_ref();
@@ -511,7 +517,13 @@ fn predict(
             params: names.iter().copied().zip(vals).collect(),
             std_errors: fit
                 .std_errors
-                .map(|s| names.iter().copied().zip([s.r, s.alpha, s.a, s.b]).collect())
+                .map(|s| {
+                    names
+                        .iter()
+                        .copied()
+                        .zip([s.r, s.alpha, s.a, s.b])
+                        .collect()
+                })
                 .unwrap_or_default(),
             log_likelihood: Some(fit.log_likelihood).filter(|v| v.is_finite()),
             customers_fitted: fit.n_customers as i64,
@@ -604,7 +616,14 @@ fn predict(
     }
     // customers with a valid summary row: (position in idx, row)
     let scored: Vec<(usize, usize)> = (0..idx.len())
-        .filter_map(|k| summary.row_of_customer.get(k).copied().flatten().map(|r| (k, r)))
+        .filter_map(|k| {
+            summary
+                .row_of_customer
+                .get(k)
+                .copied()
+                .flatten()
+                .map(|r| (k, r))
+        })
         .collect();
     let iv = if cfg.interval_draws > 0 && gfit.converged {
         match &tfit.cov_log {
@@ -878,7 +897,9 @@ fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
     cols.push(Arc::new(BooleanArray::from(
         rows.iter().map(|r| r.selected).collect::<Vec<_>>(),
     )));
-    cols.push(Arc::new(rows.iter().map(|r| r.bic).collect::<Float64Array>()));
+    cols.push(Arc::new(
+        rows.iter().map(|r| r.bic).collect::<Float64Array>(),
+    ));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|e| Error::Internal(format!("clv_model: {e}")))
 }

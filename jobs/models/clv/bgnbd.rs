@@ -4,7 +4,7 @@
 //! All times are in the model's time unit. Functions return NaN for invalid parameters or
 //! customer data (see [`super::summary::validate_rfm`]) instead of panicking.
 
-use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus};
+use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus, trigamma};
 use super::summary::{Rfm, validate_rfm};
 use super::transaction::{NbdParams, XTerms};
 
@@ -37,6 +37,11 @@ pub(super) fn x_terms(p: &NbdParams, x: f64, with_grad: bool) -> XTerms {
         t.dc_a = psi_ab - psi_abx;
         t.dc_b = psi_ab + digamma(b + x) - digamma(b) - psi_abx;
         t.dk_b = if has_d { -1.0 / (b + x - 1.0) } else { 0.0 };
+        let t_ab = trigamma(a + b);
+        let t_abx = trigamma(a + b + x);
+        t.hc_rr = trigamma(r + x) - trigamma(r);
+        t.hc_aa = t_ab - t_abx;
+        t.hc_bb = t_ab + trigamma(b + x) - trigamma(b) - t_abx;
     }
     t
 }

@@ -5,7 +5,7 @@
 //! lifetimes' `ModifiedBetaGeoFitter`. Times are in model units; invalid input gives NaN.
 
 use super::bgnbd::{near_a_one, sign_ok};
-use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus};
+use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus, trigamma};
 use super::summary::{Rfm, validate_rfm};
 use super::transaction::{NbdParams, XTerms};
 
@@ -33,6 +33,11 @@ pub(super) fn x_terms(p: &NbdParams, x: f64, with_grad: bool) -> XTerms {
         t.dc_a = psi_ab - psi_abx;
         t.dc_b = psi_ab + digamma(b + x + 1.0) - digamma(b) - psi_abx;
         t.dk_b = -1.0 / (b + x);
+        let t_ab = trigamma(a + b);
+        let t_abx = trigamma(a + b + x + 1.0);
+        t.hc_rr = trigamma(r + x) - trigamma(r);
+        t.hc_aa = t_ab - t_abx;
+        t.hc_bb = t_ab + trigamma(b + x + 1.0) - trigamma(b) - t_abx;
     }
     t
 }

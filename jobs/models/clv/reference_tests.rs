@@ -613,3 +613,45 @@ fn cdnow_pnbd_fit_matches_published_values() {
         f.log_likelihood, f.iterations, v["fitted"]
     );
 }
+
+/// Writes the simulated summaries of `benches/clv_side_by_side.sh` (release mode):
+/// `CLV_SIM_DIR=/dir cargo test --release --lib -- --ignored write_side_by_side_csvs`.
+/// Times at whole days in weeks (as the warehouse computes them from dates): BG/NBD with the
+/// CDNOW estimates at 1,000,000 customers (`bgnbd_1m.csv`) and Pareto/NBD with the published
+/// CDNOW estimates at 100,000 and 1,000,000 (`pnbd_100k.csv`, `pnbd_1m.csv`), each with
+/// Gamma-Gamma spend, ages uniform over three years.
+#[test]
+#[ignore]
+fn write_side_by_side_csvs() {
+    use super::sim::simulate_pnbd;
+    use std::io::Write;
+    let dir = std::env::var("CLV_SIM_DIR").expect("CLV_SIM_DIR");
+    let pn = super::pnbd::PnbdView {
+        r: 0.553,
+        alpha: 10.578,
+        s: 0.606,
+        beta: 11.669,
+    }
+    .params();
+    let sets: [(&str, Vec<Rfm>); 3] = [
+        ("bgnbd_1m.csv", simulate_bgnbd(1_000_000, &TRUTH, 156.0, 7)),
+        ("pnbd_100k.csv", simulate_pnbd(100_000, &pn, 156.0, 8)),
+        ("pnbd_1m.csv", simulate_pnbd(1_000_000, &pn, 156.0, 9)),
+    ];
+    for (i, (name, sim)) in sets.into_iter().enumerate() {
+        let sim = to_day_resolution(&sim, 7.0);
+        let m = simulate_spend(&sim, &GG_TRUTH, 100 + i as u64);
+        let mut out = String::from("frequency,recency,T,monetary_value\n");
+        for (c, mv) in sim.iter().zip(&m) {
+            out.push_str(&format!("{},{:?},{:?},{:?}\n", c.x, c.t_x, c.t, mv));
+        }
+        let path = format!("{dir}/{name}");
+        let mut f = std::fs::File::create(&path).expect("create csv");
+        f.write_all(out.as_bytes()).expect("write csv");
+        eprintln!(
+            "wrote {path}: {} customers, {} distinct rows",
+            sim.len(),
+            summarize(&sim).rows.len()
+        );
+    }
+}

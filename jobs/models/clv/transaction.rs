@@ -285,6 +285,12 @@ pub(super) struct XTerms {
     pub dc_b: f64,
     /// d k / d b (d k / d a = 1/a for both models).
     pub dk_b: f64,
+    /// d^2 c / d r^2 (d^2 c / d r d alpha = 1/alpha, d^2 c / d alpha^2 = -r/alpha^2).
+    pub hc_rr: f64,
+    /// d^2 c / d a^2 = d^2 c / d a d b.
+    pub hc_aa: f64,
+    /// d^2 c / d b^2.
+    pub hc_bb: f64,
 }
 
 /// Validated summary rows in column form, with distinct x values.
@@ -462,10 +468,202 @@ pub(super) fn evaluate(
     ll
 }
 
+/// Total weighted log-likelihood of BG/NBD or MBG/NBD with its gradient and analytic Hessian
+/// w.r.t. the natural parameters (r, alpha, a, b). Per row, with dd = k + (r+x) ln((alpha+T) /
+/// (alpha+t_x)) and sigma = sigmoid(dd), the second term softplus(dd) contributes
+/// sigma d^2 dd + sigma (1 - sigma) grad dd grad dd'; the per-x constants use trigamma.
+pub(super) fn evaluate_hessian(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    p: &NbdParams,
+) -> (f64, [f64; 4], [[f64; 4]; 4]) {
+    let terms: Vec<XTerms> =
+        d.xs.iter()
+            .map(|&x| match kind {
+                TransactionModelKind::MbgNbd => mbgnbd::x_terms(p, x, true),
+                _ => bgnbd::x_terms(p, x, true),
+            })
+            .collect();
+    let (alpha, a) = (p.alpha, p.a);
+    // acc: ll, g[4], h upper triangle (rr, ra, raa... ) in order
+    // 0 ll, 1..5 g, 5..15 h(00,01,02,03,11,12,13,22,23,33)
+    let chunk = |lo: usize, hi: usize| -> [f64; 15] {
+        let mut acc = [0.0; 15];
+        for i in lo..hi {
+            let xt = &terms[d.xi[i] as usize];
+            let w = d.w[i];
+            let at = alpha + d.t[i];
+            let lt = at.ln();
+            let rx = xt.rx;
+            let ia = 1.0 / at;
+            acc[0] -= w * rx * lt;
+            acc[1] -= w * lt;
+            acc[2] -= w * rx * ia;
+            acc[6] -= w * ia;
+            acc[9] += w * rx * ia * ia;
+            if xt.has_d {
+                let atx = alpha + d.tx[i];
+                let ib = 1.0 / atx;
+                let ldiff = lt - atx.ln();
+                let dd = xt.k + rx * ldiff;
+                let e = (-dd.abs()).exp();
+                acc[0] += w * (dd.max(0.0) + e.ln_1p());
+                let s = if dd >= 0.0 {
+                    1.0 / (1.0 + e)
+                } else {
+                    e / (1.0 + e)
+                };
+                let g = [ldiff, rx * (ia - ib), 1.0 / a, xt.dk_b];
+                let ws = w * s;
+                for k in 0..4 {
+                    acc[1 + k] += ws * g[k];
+                }
+                // sigma * second derivatives of dd
+                acc[6] += ws * (ia - ib);
+                acc[9] += ws * rx * (ib * ib - ia * ia);
+                acc[12] -= ws / (a * a);
+                acc[14] += ws * xt.dk_b * xt.dk_b;
+                let q = ws * (1.0 - s);
+                let mut idx = 5;
+                for k in 0..4 {
+                    for l in k..4 {
+                        acc[idx] += q * g[k] * g[l];
+                        idx += 1;
+                    }
+                }
+            }
+        }
+        acc
+    };
+    let n = d.w.len();
+    let run = |c: usize| chunk(c * CHUNK, ((c + 1) * CHUNK).min(n));
+    let parts: Vec<[f64; 15]> = if n >= PAR_MIN_ROWS {
+        (0..n.div_ceil(CHUNK)).into_par_iter().map(run).collect()
+    } else {
+        (0..n.div_ceil(CHUNK)).map(run).collect()
+    };
+    let mut t = [0.0; 15];
+    for a in parts {
+        for k in 0..15 {
+            t[k] += a[k];
+        }
+    }
+    for (xt, &wx) in terms.iter().zip(&d.x_weight) {
+        t[0] += wx * xt.c;
+        t[1] += wx * xt.dc_r;
+        t[2] += wx * xt.dc_alpha;
+        t[3] += wx * xt.dc_a;
+        t[4] += wx * xt.dc_b;
+        t[5] += wx * xt.hc_rr;
+        t[6] += wx / alpha;
+        t[9] -= wx * p.r / (alpha * alpha);
+        t[12] += wx * xt.hc_aa;
+        t[13] += wx * xt.hc_aa;
+        t[14] += wx * xt.hc_bb;
+    }
+    let mut h = [[0.0; 4]; 4];
+    let mut idx = 5;
+    for k in 0..4 {
+        for l in k..4 {
+            h[k][l] = t[idx];
+            h[l][k] = t[idx];
+            idx += 1;
+        }
+    }
+    (t[0], [t[1], t[2], t[3], t[4]], h)
+}
+
+/// The mean penalised objective of [`objective`] in log-parameters with its gradient and
+/// Hessian, from [`evaluate_hessian`].
+fn objective_hessian(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    theta: &[f64],
+    penalizer: f64,
+) -> (f64, [f64; 4], [[f64; 4]; 4]) {
+    let p = [
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    ];
+    let (ll, g, h) = evaluate_hessian(kind, d, &NbdParams::from_array(p));
+    let w = d.total_w;
+    let mut f = -ll / w;
+    let mut gt = [0.0; 4];
+    let mut ht = [[0.0; 4]; 4];
+    for i in 0..4 {
+        f += penalizer * p[i] * p[i];
+        let gi = -g[i] / w + 2.0 * penalizer * p[i];
+        gt[i] = gi * p[i];
+        for j in 0..4 {
+            let hij = -h[i][j] / w + if i == j { 2.0 * penalizer } else { 0.0 };
+            ht[i][j] = p[i] * p[j] * hij + if i == j { p[i] * gi } else { 0.0 };
+        }
+    }
+    (f, gt, ht)
+}
+
+/// Newton's method with a backtracking line search on the mean objective in log-parameters,
+/// from a point near the optimum (the subsample fit). Returns the point, its gradient, the
+/// iterations and the Hessian there, or None if the Hessian is not positive definite or the
+/// search stalls (the caller then runs BFGS).
+#[allow(clippy::type_complexity)]
+fn newton(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    start: &[f64],
+    penalizer: f64,
+    opts: &OptimOptions,
+) -> Option<(Vec<f64>, [f64; 4], usize, [[f64; 4]; 4])> {
+    let mut x: Vec<f64> = start.to_vec();
+    let (mut f, mut g, mut h) = objective_hessian(kind, d, &x, penalizer);
+    for it in 0..opts.max_iter.min(100) {
+        if !f.is_finite() {
+            return None;
+        }
+        if norm_inf(&g) <= opts.gtol {
+            return Some((x, g, it, h));
+        }
+        let hv: Vec<Vec<f64>> = h.iter().map(|r| r.to_vec()).collect();
+        let inv = invert_spd(&hv)?;
+        let step: Vec<f64> = (0..4)
+            .map(|i| -(0..4).map(|j| inv[i][j] * g[j]).sum::<f64>())
+            .collect();
+        let mut t = 1.0;
+        let mut accepted = false;
+        for _ in 0..30 {
+            let xn: Vec<f64> = x.iter().zip(&step).map(|(a, b)| a + t * b).collect();
+            if xn.iter().any(|v| !v.is_finite() || v.abs() > MAX_LOG_PARAM) {
+                t *= 0.5;
+                continue;
+            }
+            let (fn_, gn, hn) = objective_hessian(kind, d, &xn, penalizer);
+            if fn_.is_finite()
+                && fn_
+                    <= f + 1e-4 * t * step.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+                        + 1e-15 * f.abs()
+            {
+                x = xn;
+                f = fn_;
+                g = gn;
+                h = hn;
+                accepted = true;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !accepted {
+            return None;
+        }
+    }
+    (norm_inf(&g) <= opts.gtol).then_some((x, g, opts.max_iter.min(100), h))
+}
+
 /// Inputs with more distinct rows than this get a warm start from a subsample fit.
 const WARM_START_MIN_ROWS: usize = 200_000;
 /// Approximate number of rows in the warm-start subsample.
-const WARM_START_ROWS: usize = 50_000;
+const WARM_START_ROWS: usize = 20_000;
 
 /// Largest |log-parameter| the fit explores; beyond it parameters are reported as diverged.
 const MAX_LOG_PARAM: f64 = 25.0;
@@ -681,8 +879,39 @@ pub fn fit_transactions(
     }
     let total = d.total_w;
     let fd = FitData::new(kind, rows, d);
-    let f = |th: &[f64], g: &mut [f64]| fd.objective(th, opts.penalizer, g);
-    let (best, iterations, evaluations) = minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM);
+    // BG/NBD and MBG/NBD near a warm start: Newton with the analytic Hessian (quadratic
+    // convergence, a handful of passes over the rows); the Hessian at the optimum also gives
+    // the standard errors. Anything else, or a Newton failure: BFGS.
+    let mut newton_hessian: Option<[[f64; 4]; 4]> = None;
+    let mut newton_res = None;
+    if let FitData::Nbd(k, nd) = &fd
+        && starts[0].inv_hessian.is_some()
+        && let Some((x, g, it, h)) = newton(*k, nd, &starts[0].x, opts.penalizer, &oo)
+    {
+        let f = fd.objective(&x, opts.penalizer, &mut [0.0; 4]);
+        newton_hessian = Some(h);
+        newton_res = Some((
+            super::optimize::OptimResult {
+                x,
+                f,
+                grad: g.to_vec(),
+                iterations: it,
+                evaluations: it + 1,
+                converged: true,
+                reason: None,
+                inv_hessian: Vec::new(),
+            },
+            it,
+            it + 1,
+        ));
+    }
+    let (best, iterations, evaluations) = match newton_res {
+        Some((r, i, e)) => (Some(r), i, e),
+        None => {
+            let f = |th: &[f64], g: &mut [f64]| fd.objective(th, opts.penalizer, g);
+            minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM)
+        }
+    };
     let Some(res) = best else {
         return fail(out, "optimiser did not run".into());
     };
@@ -724,16 +953,34 @@ pub fn fit_transactions(
     }
     out.converged = true;
     if opts.std_errors {
-        let hess = numerical_hessian(
-            |th: &[f64], g: &mut [f64]| {
-                let v = fd.objective(th, opts.penalizer, g);
-                for gi in g.iter_mut() {
-                    *gi *= total;
-                }
-                v
-            },
-            &theta,
-        );
+        // Analytic Hessian for BG/NBD and MBG/NBD, numerical (of the analytic gradient) for
+        // Pareto/NBD; both of the penalised total negative log-likelihood in log-parameters.
+        let analytic = match &fd {
+            FitData::Nbd(k, nd) => Some(
+                newton_hessian
+                    .unwrap_or_else(|| objective_hessian(*k, nd, &theta, opts.penalizer).2),
+            ),
+            FitData::Pnbd(_) => None,
+        };
+        let hess = match analytic {
+            Some(h) => {
+                let m: Vec<Vec<f64>> = h
+                    .iter()
+                    .map(|r| r.iter().map(|v| v * total).collect())
+                    .collect();
+                m.iter().flatten().all(|v| v.is_finite()).then_some(m)
+            }
+            None => numerical_hessian(
+                |th: &[f64], g: &mut [f64]| {
+                    let v = fd.objective(th, opts.penalizer, g);
+                    for gi in g.iter_mut() {
+                        *gi *= total;
+                    }
+                    v
+                },
+                &theta,
+            ),
+        };
         if let Some(cov) = hess.as_deref().and_then(invert_spd) {
             let se: Vec<f64> = (0..4).map(|i| p[i] * cov[i][i].sqrt()).collect();
             out.std_errors = Some(NbdParams::from_array([se[0], se[1], se[2], se[3]]));
@@ -825,6 +1072,37 @@ mod tests {
                 })
                 .sum();
             assert!((m.log_likelihood(&toy_rows()) - direct).abs() < 1e-10);
+        }
+    }
+
+    #[test]
+    fn analytic_hessian_matches_finite_differences_of_the_gradient() {
+        let d = NbdData::new(&toy_rows()).expect("valid");
+        for kind in [TransactionModelKind::BgNbd, TransactionModelKind::MbgNbd] {
+            let th = [(-0.3f64), 1.2, (-0.2), 0.8];
+            let (f, g, h) = objective_hessian(kind, &d, &th, 0.05);
+            let mut g2 = [0.0; 4];
+            let f2 = objective(kind, &d, &th, 0.05, &mut g2);
+            assert!((f - f2).abs() < 1e-13);
+            for i in 0..4 {
+                assert!((g[i] - g2[i]).abs() < 1e-12, "{kind:?} g{i}");
+                let hh = 1e-6;
+                let mut tp = th;
+                tp[i] += hh;
+                let mut tm = th;
+                tm[i] -= hh;
+                let (mut gp, mut gm) = ([0.0; 4], [0.0; 4]);
+                objective(kind, &d, &tp, 0.05, &mut gp);
+                objective(kind, &d, &tm, 0.05, &mut gm);
+                for j in 0..4 {
+                    let fd = (gp[j] - gm[j]) / (2.0 * hh);
+                    assert!(
+                        (fd - h[j][i]).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "{kind:?} H[{j}][{i}]: fd {fd} vs {}",
+                        h[j][i]
+                    );
+                }
+            }
         }
     }
 
