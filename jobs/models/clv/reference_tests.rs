@@ -397,6 +397,38 @@ fn recovers_simulated_parameters() {
     assert!(mbg.converged, "{:?}", mbg.reason);
 }
 
+#[test]
+fn recovers_simulated_pnbd_parameters() {
+    // the published CDNOW estimates as the truth, 100,000 customers over three years
+    let truth = super::pnbd::PnbdView {
+        r: 0.553,
+        alpha: 10.578,
+        s: 0.606,
+        beta: 11.669,
+    };
+    let sim = super::sim::simulate_pnbd(100_000, &truth.params(), 156.0, 20240602);
+    let s = summarize(&to_day_resolution(&sim, 7.0));
+    let f = fit_transactions(
+        TransactionModelKind::ParetoNbd,
+        &s.rows,
+        &FitOptions::default(),
+    );
+    assert!(f.converged, "{:?}", f.reason);
+    let p = super::pnbd::PnbdView::of(&f.model.params);
+    for (name, got, want) in [
+        ("r", p.r, truth.r),
+        ("alpha", p.alpha, truth.alpha),
+        ("s", p.s, truth.s),
+        ("beta", p.beta, truth.beta),
+    ] {
+        assert!(
+            rel(got, want) < 0.10,
+            "{name}: fitted {got} vs truth {want}"
+        );
+    }
+    eprintln!("Pareto/NBD recovery: {p:?} ({} rows)", s.rows.len());
+}
+
 /// Speed check, release mode: `cargo test --release -- --ignored speed_1m --nocapture`.
 /// Set CLV_SIM_CSV=/path.csv to also write the simulated summary for benches/clv_peer.py.
 #[test]
