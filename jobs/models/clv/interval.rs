@@ -296,6 +296,7 @@ mod tests {
     /// Repeated simulations with known parameters: the 90% interval of each probe customer's
     /// expected CLV should cover the CLV at the true parameters in about 90% of the cases.
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn ninety_percent_intervals_cover_the_true_clv_about_ninety_percent_of_the_time() {
         let truth = NbdParams {
             r: 0.5,

@@ -46,6 +46,7 @@ impl Criterion {
 
 /// Index of the chosen fit: among converged fits, the lowest holdout MAE when `holdout_mae`
 /// has a finite value for at least one of them, else the lowest BIC; None if none converged.
+#[allow(clippy::needless_range_loop)]
 pub fn choose(
     fits: &[TransactionFit],
     holdout_mae: Option<&[Option<f64>]>,

@@ -472,6 +472,7 @@ pub(super) fn evaluate(
 /// w.r.t. the natural parameters (r, alpha, a, b). Per row, with dd = k + (r+x) ln((alpha+T) /
 /// (alpha+t_x)) and sigma = sigmoid(dd), the second term softplus(dd) contributes
 /// sigma d^2 dd + sigma (1 - sigma) grad dd grad dd'; the per-x constants use trigamma.
+#[allow(clippy::needless_range_loop)]
 pub(super) fn evaluate_hessian(
     kind: TransactionModelKind,
     d: &NbdData,
