@@ -16,8 +16,8 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group};
 use crm_pipeline::models::clv::transaction::{NbdData, objective};
 use crm_pipeline::models::clv::{
-    ClvOptions, FitOptions, Rfm, TransactionModelKind, customer_lifetime_values, fit_gamma_gamma,
-    fit_transactions, summarize, summarize_spend,
+    ClvOptions, FitOptions, Rfm, TransactionModelKind, fit_gamma_gamma, fit_transactions,
+    summarize, summarize_spend,
 };
 use crm_pipeline::models::segments::rfm;
 use rand::{Rng, SeedableRng};
@@ -118,8 +118,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| fit_gamma_gamma(&spend_rows, &opts))
     });
     g.bench_function("clv_scoring_distinct_rows", |b| {
-        let ones = vec![1.0; rows.len()];
-        b.iter(|| customer_lifetime_values(&fit.model, &rows, &ones, &CLV))
+        b.iter(|| {
+            crm_pipeline::models::clv::score::score_rows(&fit.model, &rows, 365.0 / 7.0, &CLV)
+        })
     });
     g.finish();
 }
@@ -165,8 +166,23 @@ fn f64s(col: &[String]) -> Vec<f64> {
     col.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect()
 }
 
-/// Times the customer_value model's steps (jobs/models/value.rs `predict`) once on a CSV.
+/// Times the customer_value model's steps (jobs/models/customer_value.rs `predict`) once on a
+/// CSV. `CRM_BENCH_CLV_MODEL` = bgnbd (default), mbgnbd or pnbd picks the transaction model;
+/// `CRM_BENCH_CLV_INTERVAL_DRAWS` = N (default 0) also times the CLV / P(alive) intervals.
 fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value, String> {
+    use crm_pipeline::models::clv::interval::{CustomerRef, IntervalOptions, intervals};
+    use crm_pipeline::models::clv::pnbd::PnbdView;
+    use crm_pipeline::models::clv::score::score_rows;
+    let kind = match std::env::var("CRM_BENCH_CLV_MODEL").as_deref() {
+        Ok("pnbd") => TransactionModelKind::ParetoNbd,
+        Ok("mbgnbd") => TransactionModelKind::MbgNbd,
+        Ok("bgnbd") | Err(_) => TransactionModelKind::BgNbd,
+        Ok(other) => return Err(format!("unknown CRM_BENCH_CLV_MODEL {other}")),
+    };
+    let draws: usize = std::env::var("CRM_BENCH_CLV_INTERVAL_DRAWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let cols = read_columns(clv_csv, &["frequency", "recency", "T", "monetary_value"])?;
     let (x, tx, t, m) = (
         f64s(&cols[0]),
@@ -187,7 +203,8 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
     };
     let (t0, c0) = (Instant::now(), cpu_seconds());
     let summary = summarize(&customers);
-    let tfit = fit_transactions(TransactionModelKind::BgNbd, &summary.rows, &opts);
+    let t_summarize = t0.elapsed().as_secs_f64();
+    let tfit = fit_transactions(kind, &summary.rows, &opts);
     let bg = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let spend = summarize_spend(&x, &m)?;
@@ -203,16 +220,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
     let (t2, c2) = (Instant::now(), cpu_seconds());
     let model = tfit.model;
     let rows: Vec<Rfm> = summary.rfm_rows();
-    let dep = customer_lifetime_values(&model, &rows, &vec![1.0; rows.len()], &CLV)?;
-    let alive: Vec<(f64, f64)> = rows
-        .iter()
-        .map(|c| {
-            (
-                model.p_alive(c),
-                model.conditional_expected_purchases(365.0 / 7.0, c),
-            )
-        })
-        .collect();
+    let scores = score_rows(&model, &rows, 365.0 / 7.0, &CLV)?;
     let mut total_clv = 0.0;
     let mut checksum = 0.0;
     for (k, c) in customers.iter().enumerate() {
@@ -220,16 +228,28 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
             let s = gfit
                 .params
                 .conditional_expected_spend(c.x, if c.x > 0.0 { m[k] } else { 0.0 });
-            total_clv += s * dep[r];
-            checksum += alive[r].0 + alive[r].1;
+            total_clv += s * scores.dep[r];
+            checksum += scores.p_alive[r] + scores.expected[r];
         }
     }
     let score = t2.elapsed().as_secs_f64();
     let score_cpu = cpu_seconds() - c2;
+    let p = model.params;
+    let params = if kind == TransactionModelKind::ParetoNbd {
+        let v = PnbdView::of(&p);
+        serde_json::json!({"r": v.r, "alpha": v.alpha, "s": v.s, "beta": v.beta})
+    } else {
+        serde_json::json!({"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b})
+    };
     let mut out = serde_json::json!({
+        "model": kind.name(),
         "customers": customers.len(),
         "distinct_rows": summary.rows.len(),
+        "summarize_seconds": t_summarize,
+        "transaction_fit_seconds": bg,
         "bgnbd_fit_seconds": bg,
+        "transaction_fit_iterations": tfit.iterations,
+        "transaction_log_likelihood": tfit.log_likelihood,
         "gamma_gamma_fit_seconds": gg,
         "clv_fit_seconds": bg + gg,
         "clv_score_seconds": score,
@@ -237,9 +257,47 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         "clv_score_cpu_seconds": score_cpu,
         "total_clv": total_clv,
         "checksum": checksum,
-        "bgnbd": {"r": model.params.r, "alpha": model.params.alpha, "a": model.params.a, "b": model.params.b},
+        "bgnbd": params.clone(),
+        "transaction": params,
         "gamma_gamma": {"p": gfit.params.p, "q": gfit.params.q, "v": gfit.params.v},
     });
+    if draws > 0 {
+        let cov = tfit.cov_log.as_deref().ok_or("no covariance")?;
+        let refs: Vec<CustomerRef> = (0..customers.len())
+            .filter_map(|k| {
+                summary.row_of_customer[k].map(|r| CustomerRef {
+                    row: r,
+                    m: if m[k].is_finite() { m[k] } else { 0.0 },
+                })
+            })
+            .collect();
+        let (t3, c3) = (Instant::now(), cpu_seconds());
+        let iv = intervals(
+            &model,
+            cov,
+            &gfit.params,
+            gfit.cov_log.as_deref(),
+            &rows,
+            &refs,
+            &CLV,
+            &IntervalOptions {
+                level: 0.9,
+                draws,
+                seed: 1,
+            },
+        )?;
+        out["interval_draws"] = serde_json::json!(draws);
+        out["interval_seconds"] = serde_json::json!(t3.elapsed().as_secs_f64());
+        out["interval_cpu_seconds"] = serde_json::json!(cpu_seconds() - c3);
+        let width: f64 = iv
+            .clv_hi
+            .iter()
+            .zip(&iv.clv_lo)
+            .map(|(h, l)| h - l)
+            .sum::<f64>()
+            / refs.len().max(1) as f64;
+        out["interval_mean_clv_width"] = serde_json::json!(width);
+    }
     if let Some(path) = rfm_csv {
         let cols = read_columns(&path, &["customer_id", "recency_days", "orders", "revenue"])?;
         let ids: Vec<&str> = cols[0].iter().map(String::as_str).collect();

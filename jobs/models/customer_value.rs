@@ -12,6 +12,23 @@ pub enum PurchaseModel {
     Bgnbd,
     /// MBG/NBD (Batislam, Denizel & Filiztekin 2007).
     Mbgnbd,
+    /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987).
+    Pnbd,
+    /// Fit all three; choose by holdout MAE when `holdout_days > 0`, else by BIC.
+    Auto,
+}
+
+impl PurchaseModel {
+    /// The transaction models to fit.
+    fn kinds(self) -> Vec<super::clv::TransactionModelKind> {
+        use super::clv::TransactionModelKind as K;
+        match self {
+            PurchaseModel::Bgnbd => vec![K::BgNbd],
+            PurchaseModel::Mbgnbd => vec![K::MbgNbd],
+            PurchaseModel::Pnbd => vec![K::ParetoNbd],
+            PurchaseModel::Auto => super::clv::select::CANDIDATES.to_vec(),
+        }
+    }
 }
 
 /// The time unit of frequency, recency and age in the models.
@@ -95,6 +112,26 @@ pub struct ClvConfig {
     /// Calibration buckets of holdout validation: frequencies 0..k-1 and "k+".
     #[serde(default = "default_top_bucket")]
     pub holdout_top_bucket: u32,
+    /// Central coverage of the per-customer CLV and P(alive) intervals (0.9: 5th-95th
+    /// percentile, written as clv_p05 / clv_p95 and p_alive_p05 / p_alive_p95).
+    #[serde(default = "default_interval")]
+    pub interval: f64,
+    /// Parameter draws for the intervals (0 = no intervals).
+    #[serde(default = "default_interval_draws")]
+    pub interval_draws: usize,
+    /// Seed of the parameter draws (the intervals are deterministic for a given seed).
+    #[serde(default = "default_interval_seed")]
+    pub interval_seed: u64,
+}
+
+fn default_interval() -> f64 {
+    0.9
+}
+fn default_interval_draws() -> usize {
+    200
+}
+fn default_interval_seed() -> u64 {
+    1
 }
 
 fn default_top_bucket() -> u32 {
@@ -135,6 +172,9 @@ impl Default for ClvConfig {
             min_p_alive_for_next_purchase: default_min_p_alive(),
             holdout_days: 0,
             holdout_top_bucket: default_top_bucket(),
+            interval: default_interval(),
+            interval_draws: default_interval_draws(),
+            interval_seed: default_interval_seed(),
         }
     }
 }
@@ -162,6 +202,15 @@ impl ClvConfig {
         }
         if self.max_iterations == 0 {
             return Err("max_iterations must be positive".into());
+        }
+        if !(self.interval > 0.0 && self.interval < 1.0) {
+            return Err(format!("interval must be in (0, 1), got {}", self.interval));
+        }
+        if self.interval_draws != 0 && !(10..=100_000).contains(&self.interval_draws) {
+            return Err(format!(
+                "interval_draws must be 0 (no intervals) or in 10..=100000, got {}",
+                self.interval_draws
+            ));
         }
         Ok(())
     }
@@ -192,13 +241,27 @@ pub struct Predictions {
     pub clv: Vec<Option<f64>>,
     /// Expected days to the next purchase (alive customers only).
     pub days_to_next: Vec<Option<f64>>,
+    /// Lower end, median and upper end of CLV over the parameter draws.
+    pub clv_lo: Vec<Option<f64>>,
+    /// Median of CLV over the parameter draws.
+    pub clv_mid: Vec<Option<f64>>,
+    /// Upper end of CLV over the parameter draws.
+    pub clv_hi: Vec<Option<f64>>,
+    /// Lower end of P(alive) over the parameter draws.
+    pub p_alive_lo: Vec<Option<f64>>,
+    /// Upper end of P(alive) over the parameter draws.
+    pub p_alive_hi: Vec<Option<f64>>,
 }
 
 /// One row of clv_model.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ModelRow {
-    /// Model name (`bgnbd`, `mbgnbd`, `gamma_gamma`).
+    /// Model name (`bgnbd`, `mbgnbd`, `pnbd`, `gamma_gamma`).
     pub model: String,
+    /// Whether customer_value uses this model's predictions.
+    pub selected: bool,
+    /// BIC = k ln n - 2 ln L (converged fits).
+    pub bic: Option<f64>,
     /// Named parameters.
     pub params: Vec<(&'static str, f64)>,
     /// Their standard errors (inverse Hessian, delta method), when identified.
@@ -268,21 +331,12 @@ impl Model for CustomerValueModel {
         let aov = features.f64("avg_order_value")?;
         let summary = align_summary(&self.cfg, &ids, &summary_table)?;
 
-        let (pred, mut rows, mut warnings) = predict(&self.cfg, &summary);
-        if self.cfg.holdout_days > 0 {
-            let t = Table::new("clv_holdout", inputs.table("clv_holdout"))?;
-            match validate_on_holdout(&self.cfg, &t)? {
-                Ok(h) => {
-                    if let Some(row) = rows.first_mut() {
-                        row.holdout_mae = Some(h.mae).filter(|v| v.is_finite());
-                        row.holdout_aggregate_error = h.relative_error;
-                        row.holdout_customers = Some(h.customers as i64);
-                        row.holdout_calibration = Some(calibration_json(&h));
-                    }
-                }
-                Err(why) => warnings.push(format!("holdout validation skipped: {why}")),
-            }
-        }
+        let holdout = if self.cfg.holdout_days > 0 {
+            Some(Table::new("clv_holdout", inputs.table("clv_holdout"))?)
+        } else {
+            None
+        };
+        let (pred, rows, warnings) = predict(&self.cfg, &summary, holdout.as_ref())?;
         let n = ids.len();
         let historical: Vec<Option<f64>> = match self.cfg.basis {
             ValueBasis::Revenue => revenue.clone(),
@@ -324,6 +378,11 @@ impl Model for CustomerValueModel {
             Field::new("clv_decile", DataType::Int32, true),
             Field::new("days_to_next_purchase", DataType::Float64, true),
             Field::new("clv_method", DataType::Utf8, false),
+            Field::new("clv_p05", DataType::Float64, true),
+            Field::new("clv_p50", DataType::Float64, true),
+            Field::new("clv_p95", DataType::Float64, true),
+            Field::new("p_alive_p05", DataType::Float64, true),
+            Field::new("p_alive_p95", DataType::Float64, true),
         ]));
         let f = |v: Vec<Option<f64>>| Arc::new(Float64Array::from(v)) as ArrayRef;
         let pad = |v: &Vec<Option<f64>>| (0..n).map(|i| get(v, i)).collect::<Vec<_>>();
@@ -342,6 +401,11 @@ impl Model for CustomerValueModel {
             Arc::new(Int32Array::from(deciles)),
             f(pad(&pred.days_to_next)),
             Arc::new(StringArray::from(method)),
+            f(pad(&pred.clv_lo)),
+            f(pad(&pred.clv_mid)),
+            f(pad(&pred.clv_hi)),
+            f(pad(&pred.p_alive_lo)),
+            f(pad(&pred.p_alive_hi)),
         ];
         let value = RecordBatch::try_new(schema, cols)
             .map_err(|e| Error::Internal(format!("customer_value: {e}")))?;
@@ -358,13 +422,21 @@ impl Model for CustomerValueModel {
     }
 }
 
-/// Fits the transaction model and Gamma-Gamma on the customers with purchases and predicts per
-/// customer. Predictions are computed once per distinct (x, t_x, T) row and scaled by each
-/// customer's expected spend: CLV = spend x sum over steps of discounted expected purchases.
-/// A model that does not converge leaves every prediction empty (the caller falls back to
-/// historical value) and says why.
-fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>, Vec<String>) {
-    use super::clv::{self, ClvOptions, FitOptions, Rfm, TransactionModelKind};
+/// Fits the transaction model(s) and Gamma-Gamma on the customers with purchases, chooses the
+/// model for `auto`, and predicts per customer. Predictions are computed once per distinct
+/// (x, t_x, T) row (the horizon part once per distinct (x, T)) and scaled by each customer's
+/// expected spend: CLV = spend x sum over steps of discounted expected purchases. A model that
+/// does not converge leaves every prediction empty (the caller falls back to historical
+/// value) and says why.
+fn predict(
+    cfg: &ClvConfig,
+    s: &CustomerSummary,
+    holdout: Option<&Table>,
+) -> Result<(Predictions, Vec<ModelRow>, Vec<String>)> {
+    use super::clv::interval::{CustomerRef, IntervalOptions, intervals};
+    use super::clv::score::score_rows;
+    use super::clv::select::{bic, choose};
+    use super::clv::{self, ClvOptions, FitOptions, Rfm};
     let n = s.x.len();
     let idx: Vec<usize> = (0..n)
         .filter(|&i| s.x[i].is_some() && s.t_x[i].is_some() && s.t[i].is_some())
@@ -383,12 +455,33 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
         min_repeat_customers: cfg.min_repeat_customers,
         ..FitOptions::default()
     };
-    let (kind, name) = match cfg.model {
-        PurchaseModel::Bgnbd => (TransactionModelKind::BgNbd, "bgnbd"),
-        PurchaseModel::Mbgnbd => (TransactionModelKind::MbgNbd, "mbgnbd"),
-    };
+    let kinds = cfg.model.kinds();
     let summary = clv::summarize(&rfm);
-    let tfit = clv::fit_transactions(kind, &summary.rows, &opts);
+    let fits: Vec<clv::TransactionFit> = kinds
+        .iter()
+        .map(|&k| clv::fit_transactions(k, &summary.rows, &opts))
+        .collect();
+    let mut warnings = Vec::new();
+    let mut holdouts: Vec<Option<clv::HoldoutMetrics>> = vec![None; kinds.len()];
+    if let Some(t) = holdout {
+        for (k, h) in kinds.iter().zip(holdouts.iter_mut()) {
+            match validate_on_holdout(cfg, t, *k)? {
+                Ok(m) => *h = Some(m),
+                Err(why) => {
+                    warnings.push(format!("{} holdout validation skipped: {why}", k.name()))
+                }
+            }
+        }
+    }
+    let maes: Vec<Option<f64>> = holdouts
+        .iter()
+        .map(|h| h.as_ref().map(|h| h.mae).filter(|v| v.is_finite()))
+        .collect();
+    let chosen = if kinds.len() == 1 {
+        fits[0].converged.then_some((0, None))
+    } else {
+        choose(&fits, holdout.map(|_| maes.as_slice())).map(|(i, c)| (i, Some(c)))
+    };
     let xs: Vec<f64> = rfm.iter().map(|c| c.x).collect();
     let ms: Vec<f64> = idx
         .iter()
@@ -396,53 +489,106 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
         .collect();
     let spend = clv::summarize_spend(&xs, &ms).unwrap_or_default();
     let gfit = clv::fit_gamma_gamma(&spend.rows, &opts);
-    let p = tfit.model.params;
     let g = gfit.params;
-    let rows = vec![
-        ModelRow {
-            model: name.into(),
-            params: vec![("r", p.r), ("alpha", p.alpha), ("a", p.a), ("b", p.b)],
-            std_errors: tfit
+    let mut rows: Vec<ModelRow> = Vec::new();
+    for (i, (fit, kind)) in fits.iter().zip(&kinds).enumerate() {
+        let p = fit.model.params;
+        let names = kind.param_names();
+        let vals = [p.r, p.alpha, p.a, p.b];
+        let mut reason = fit.reason.clone();
+        if let Some((j, Some(c))) = chosen
+            && j == i
+        {
+            reason = Some(format!(
+                "selected by {} among {}",
+                c.name(),
+                kinds
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let h = holdouts[i].as_ref();
+        rows.push(ModelRow {
+            model: kind.name().into(),
+            selected: chosen.is_some_and(|(j, _)| j == i),
+            bic: bic(fit),
+            params: names.iter().copied().zip(vals).collect(),
+            std_errors: fit
                 .std_errors
-                .map(|s| vec![("r", s.r), ("alpha", s.alpha), ("a", s.a), ("b", s.b)])
+                .map(|s| {
+                    names
+                        .iter()
+                        .copied()
+                        .zip([s.r, s.alpha, s.a, s.b])
+                        .collect()
+                })
                 .unwrap_or_default(),
-            log_likelihood: Some(tfit.log_likelihood).filter(|v| v.is_finite()),
-            customers_fitted: tfit.n_customers as i64,
-            converged: tfit.converged,
-            iterations: tfit.iterations as i64,
-            reason: tfit.reason.clone(),
-            ..Default::default()
-        },
-        ModelRow {
-            model: "gamma_gamma".into(),
-            params: vec![("p", g.p), ("q", g.q), ("gamma", g.v)],
-            std_errors: gfit
-                .std_errors
-                .map(|s| vec![("p", s.p), ("q", s.q), ("gamma", s.v)])
-                .unwrap_or_default(),
-            log_likelihood: Some(gfit.log_likelihood).filter(|v| v.is_finite()),
-            customers_fitted: gfit.n_customers as i64,
-            converged: gfit.converged,
-            iterations: gfit.iterations as i64,
-            reason: gfit.reason.clone(),
-            ..Default::default()
-        },
-    ];
-    let mut warnings = Vec::new();
+            log_likelihood: Some(fit.log_likelihood).filter(|v| v.is_finite()),
+            customers_fitted: fit.n_customers as i64,
+            converged: fit.converged,
+            iterations: fit.iterations as i64,
+            reason,
+            holdout_mae: h.map(|h| h.mae).filter(|v| v.is_finite()),
+            holdout_aggregate_error: h.and_then(|h| h.relative_error),
+            holdout_customers: h.map(|h| h.customers as i64),
+            holdout_calibration: h.map(calibration_json),
+        });
+    }
+    rows.push(ModelRow {
+        model: "gamma_gamma".into(),
+        selected: gfit.converged,
+        bic: Some(3.0 * gfit.n_customers.ln() - 2.0 * gfit.log_likelihood)
+            .filter(|v| gfit.converged && v.is_finite()),
+        params: vec![("p", g.p), ("q", g.q), ("gamma", g.v)],
+        std_errors: gfit
+            .std_errors
+            .map(|s| vec![("p", s.p), ("q", s.q), ("gamma", s.v)])
+            .unwrap_or_default(),
+        log_likelihood: Some(gfit.log_likelihood).filter(|v| v.is_finite()),
+        customers_fitted: gfit.n_customers as i64,
+        converged: gfit.converged,
+        iterations: gfit.iterations as i64,
+        reason: gfit.reason.clone(),
+        ..Default::default()
+    });
     let mut pred = Predictions {
         p_alive: vec![None; n],
         expected_purchases: vec![None; n],
         expected_aov: vec![None; n],
         clv: vec![None; n],
         days_to_next: vec![None; n],
+        clv_lo: vec![None; n],
+        clv_mid: vec![None; n],
+        clv_hi: vec![None; n],
+        p_alive_lo: vec![None; n],
+        p_alive_hi: vec![None; n],
     };
-    if !tfit.converged {
+    let Some((sel, _)) = chosen else {
+        let why: Vec<String> = fits
+            .iter()
+            .zip(&kinds)
+            .map(|(f, k)| {
+                format!(
+                    "{}: {}",
+                    k.name(),
+                    f.reason.as_deref().unwrap_or("no reason given")
+                )
+            })
+            .collect();
+        let what = if kinds.len() == 1 {
+            format!("{} did not converge", kinds[0].name())
+        } else {
+            "no transaction model converged".to_string()
+        };
         warnings.push(format!(
-            "{name} did not converge ({}); CLV falls back to historical value",
-            tfit.reason.as_deref().unwrap_or("no reason given")
+            "{what} ({}); CLV falls back to historical value",
+            why.join("; ")
         ));
-        return (pred, rows, warnings);
-    }
+        return Ok((pred, rows, warnings));
+    };
+    let tfit = &fits[sel];
     let model = tfit.model;
     let unit = cfg.time_unit.days();
     let horizon = cfg.horizon_days as f64 / unit;
@@ -453,38 +599,79 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
         annual_discount_rate: cfg.annual_discount_rate,
         days_per_unit: unit,
     };
-    // discounted expected purchases per distinct row = CLV with a spend of 1
-    let per_row_dep =
-        clv::customer_lifetime_values(&model, &row_rfm, &vec![1.0; row_rfm.len()], &clv_opts)
-            .unwrap_or_else(|e| {
-                warnings.push(format!("CLV options rejected: {e}"));
-                vec![f64::NAN; row_rfm.len()]
-            });
-    use rayon::prelude::*;
-    let per_row: Vec<(f64, f64)> = row_rfm
-        .par_iter()
-        .map(|c| {
-            (
-                model.p_alive(c),
-                model.conditional_expected_purchases(horizon, c),
-            )
-        })
-        .collect();
+    let nan = vec![f64::NAN; row_rfm.len()];
+    let scores = score_rows(&model, &row_rfm, horizon, &clv_opts).unwrap_or_else(|e| {
+        warnings.push(format!("CLV options rejected: {e}"));
+        clv::score::RowScores {
+            p_alive: nan.clone(),
+            expected: nan.clone(),
+            dep: nan.clone(),
+        }
+    });
     if !gfit.converged {
         warnings.push(format!(
             "gamma_gamma did not converge ({}); CLV falls back to historical value",
             gfit.reason.as_deref().unwrap_or("no reason given")
         ));
     }
+    // customers with a valid summary row: (position in idx, row)
+    let scored: Vec<(usize, usize)> = (0..idx.len())
+        .filter_map(|k| {
+            summary
+                .row_of_customer
+                .get(k)
+                .copied()
+                .flatten()
+                .map(|r| (k, r))
+        })
+        .collect();
+    let iv = if cfg.interval_draws > 0 && gfit.converged {
+        match &tfit.cov_log {
+            Some(cov) => {
+                let refs: Vec<CustomerRef> = scored
+                    .iter()
+                    .map(|&(k, r)| CustomerRef { row: r, m: ms[k] })
+                    .collect();
+                let o = IntervalOptions {
+                    level: cfg.interval,
+                    draws: cfg.interval_draws,
+                    seed: cfg.interval_seed,
+                };
+                match intervals(
+                    &model,
+                    cov,
+                    &g,
+                    gfit.cov_log.as_deref(),
+                    &row_rfm,
+                    &refs,
+                    &clv_opts,
+                    &o,
+                ) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        warnings.push(format!("CLV intervals skipped: {e}"));
+                        None
+                    }
+                }
+            }
+            None => {
+                warnings.push(format!(
+                    "CLV intervals skipped: {} standard errors are not available (Hessian not positive definite)",
+                    kinds[sel].name()
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let finite = |v: f64| Some(v).filter(|v| v.is_finite());
-    for (k, &i) in idx.iter().enumerate() {
-        let Some(row) = summary.row_of_customer.get(k).copied().flatten() else {
-            continue;
-        };
+    for (j, &(k, row)) in scored.iter().enumerate() {
+        let i = idx[k];
         let c = rfm[k];
-        let (alive, purchases) = per_row[row];
+        let alive = scores.p_alive[row];
         pred.p_alive[i] = finite(alive);
-        pred.expected_purchases[i] = finite(purchases);
+        pred.expected_purchases[i] = finite(scores.expected[row]);
         if alive >= cfg.min_p_alive_for_next_purchase {
             pred.days_to_next[i] = finite(model.expected_days_to_next_purchase(c.x, c.t, unit));
         }
@@ -492,10 +679,19 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
             let m = if c.x > 0.0 { ms[k] } else { 0.0 };
             let aov = g.conditional_expected_spend(c.x, m);
             pred.expected_aov[i] = finite(aov);
-            pred.clv[i] = finite(aov * per_row_dep[row]);
+            pred.clv[i] = finite(aov * scores.dep[row]);
+        }
+        if let Some(v) = &iv
+            && pred.clv[i].is_some()
+        {
+            pred.clv_lo[i] = finite(v.clv_lo[j]);
+            pred.clv_mid[i] = finite(v.clv_mid[j]);
+            pred.clv_hi[i] = finite(v.clv_hi[j]);
+            pred.p_alive_lo[i] = finite(v.p_alive_lo[row]);
+            pred.p_alive_hi[i] = finite(v.p_alive_hi[row]);
         }
     }
-    (pred, rows, warnings)
+    Ok((pred, rows, warnings))
 }
 
 /// Refits the transaction model on the calibration summary and scores the holdout window:
@@ -503,8 +699,9 @@ fn predict(cfg: &ClvConfig, s: &CustomerSummary) -> (Predictions, Vec<ModelRow>,
 fn validate_on_holdout(
     cfg: &ClvConfig,
     t: &Table,
+    kind: super::clv::TransactionModelKind,
 ) -> Result<std::result::Result<super::clv::HoldoutMetrics, String>> {
-    use super::clv::{self, FitOptions, Rfm, TransactionModelKind};
+    use super::clv::{self, FitOptions, Rfm};
     let unit = cfg.time_unit.days();
     let (x, tx, age, actual) = (
         t.f64("frequency")?,
@@ -527,10 +724,6 @@ fn validate_on_holdout(
         max_iter: cfg.max_iterations,
         min_repeat_customers: cfg.min_repeat_customers,
         ..FitOptions::default()
-    };
-    let kind = match cfg.model {
-        PurchaseModel::Bgnbd => TransactionModelKind::BgNbd,
-        PurchaseModel::Mbgnbd => TransactionModelKind::MbgNbd,
     };
     let summary = clv::summarize(&rfm);
     let fit = clv::fit_transactions(kind, &summary.rows, &opts);
@@ -620,7 +813,7 @@ pub fn deciles(values: &[Option<f64>], ids: &[&str]) -> Vec<Option<i32>> {
 }
 
 fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
-    let names = ["r", "alpha", "a", "b", "p", "q", "gamma"];
+    let names = ["r", "alpha", "a", "b", "s", "beta", "p", "q", "gamma"];
     let mut fields = vec![Field::new("model", DataType::Utf8, false)];
     fields.extend(
         names
@@ -643,6 +836,8 @@ fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
         Field::new("holdout_aggregate_error", DataType::Float64, true),
         Field::new("holdout_customers", DataType::Int64, true),
         Field::new("holdout_calibration", DataType::Utf8, true),
+        Field::new("selected", DataType::Boolean, false),
+        Field::new("bic", DataType::Float64, true),
     ]);
     let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
         rows.iter().map(|r| r.model.as_str()),
@@ -699,6 +894,12 @@ fn model_rows(rows: &[ModelRow], unit: TimeUnit) -> Result<RecordBatch> {
             .map(|r| r.holdout_calibration.clone())
             .collect::<Vec<_>>(),
     )));
+    cols.push(Arc::new(BooleanArray::from(
+        rows.iter().map(|r| r.selected).collect::<Vec<_>>(),
+    )));
+    cols.push(Arc::new(
+        rows.iter().map(|r| r.bic).collect::<Float64Array>(),
+    ));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|e| Error::Internal(format!("clv_model: {e}")))
 }

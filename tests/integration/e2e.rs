@@ -376,3 +376,71 @@ async fn clv_parameters_are_recovered_from_100k_generated_customers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clv_auto_fits_three_models_selects_one_and_writes_intervals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    generated(&raw, 4000, 13).await;
+    let mut cfg = config(&raw, &wh);
+    cfg.models.clv.model = crm_pipeline::models::customer_value::PurchaseModel::Auto;
+    run_period(&cfg, "2024-12", "auto").await.1.unwrap();
+    let m = pretty(
+        &query(
+            &wh,
+            "clv_model",
+            "2024-12",
+            "SELECT model, converged, selected, bic IS NOT NULL AS has_bic, s IS NOT NULL AS has_s FROM t ORDER BY model",
+        )
+        .await,
+    );
+    for model in ["bgnbd", "mbgnbd", "pnbd", "gamma_gamma"] {
+        assert!(m.contains(&format!("| {model} ")), "{m}");
+    }
+    let b = query(
+        &wh,
+        "clv_model",
+        "2024-12",
+        "SELECT count(*) FROM t WHERE selected AND model <> 'gamma_gamma'",
+    )
+    .await;
+    assert_eq!(
+        b[0].column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0),
+        1,
+        "{m}"
+    );
+    // every model-scored customer has an interval around its CLV and P(alive)
+    let b = query(
+        &wh,
+        "customer_value",
+        "2024-12",
+        "SELECT count(*), \
+         sum(CASE WHEN clv_p05 <= clv_p50 AND clv_p50 <= clv_p95 THEN 1 ELSE 0 END), \
+         sum(CASE WHEN clv_p05 <= clv * 1.000001 AND clv <= clv_p95 * 1.000001 THEN 1 ELSE 0 END), \
+         sum(CASE WHEN p_alive_p05 <= p_alive + 1e-12 AND p_alive <= p_alive_p95 + 1e-12 THEN 1 ELSE 0 END) \
+         FROM t WHERE clv_method = 'model'",
+    )
+    .await;
+    let v = |i: usize| {
+        b[0].column(i)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
+    };
+    assert!(v(0) > 2500, "{}", v(0));
+    assert_eq!(v(1), v(0), "ordered interval ends");
+    // the point estimate is not a draw, but sits inside its 90% interval for nearly everyone
+    assert!(
+        v(2) as f64 >= 0.99 * v(0) as f64,
+        "CLV inside its interval: {} of {}",
+        v(2),
+        v(0)
+    );
+    assert!(
+        v(3) as f64 >= 0.99 * v(0) as f64,
+        "P(alive) inside its interval: {} of {}",
+        v(3),
+        v(0)
+    );
+}

@@ -16,6 +16,11 @@ script:
                          ones), plus lifetimes' own fitted parameters and standard errors.
   hyp2f1_values.json     Gauss 2F1(a,b;c;z) at 30 significant digits (mpmath), with scipy's
                          value alongside for information.
+  pnbd_values.json       Pareto/NBD (ParetoNBDFitter) at fixed parameters on CDNOW: total
+                         log-likelihood, P(alive), conditional expected purchases, E[X(t)];
+                         lifetimes' own CDNOW fit; and, for heavy buyers (x up to 500) where
+                         lifetimes' linear-space 2F1 difference fails, the same quantities at
+                         40 digits with mpmath (FHL note 009 eqs. 18-20, 36-37, 41).
 
 Conventions (so the Rust tests compare like with like):
   * lifetimes' `_negative_log_likelihood` returns the MEAN negative log-likelihood over the
@@ -53,7 +58,7 @@ def main():
     import scipy.special as sp
     import mpmath
     import lifetimes
-    from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, GammaGammaFitter
+    from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
     from lifetimes.datasets import load_cdnow_summary, load_cdnow_summary_data_with_monetary_value
 
     mpmath.mp.dps = 40
@@ -240,10 +245,98 @@ def main():
         )
     with open(os.path.join(HERE, "hyp2f1_values.json"), "w") as fh:
         json.dump({"source": "mpmath %s, dps=40" % mpmath.__version__, "cases": hyp}, fh, indent=1)
+    write_pnbd(np, pd, mpmath, ParetoNBDFitter, f, rec, T, ts, ext_ts)
     print("bgnbd fitted", dict(bgf.params_), "se", dict(bgf.standard_errors_))
     print("mbgnbd fitted", dict(mbgf.params_))
     print("gg fitted", dict(ggf.params_), "se", dict(ggf.standard_errors_))
     print("wrote fixtures to", HERE)
+
+
+def write_pnbd(np, pd, mpmath, ParetoNBDFitter, f, rec, T, ts, ext_ts):
+    """Pareto/NBD fixtures (see the module docstring)."""
+    import time
+
+    n = len(f)
+    w = np.ones(n)
+    fixed = [
+        {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67},  # near the CDNOW MLE, alpha < beta
+        {"r": 1.3, "alpha": 20.0, "s": 1.7, "beta": 6.0},  # alpha > beta, s > 1
+        {"r": 0.3, "alpha": 2.0, "s": 0.4, "beta": 60.0},  # alpha << beta: 2F1 argument near 1
+    ]
+    names = ["r", "alpha", "s", "beta"]
+    blocks = []
+    for prm in fixed:
+        fitter = ParetoNBDFitter()
+        fitter.params_ = pd.Series(prm)[names]
+        lp = np.log(np.array([prm[k] for k in names]))
+        nll = float(ParetoNBDFitter._negative_log_likelihood(np.exp(lp), f, rec, T, w, 0.0))
+        blocks.append(
+            {
+                "params": prm,
+                "note": "lifetimes' Pareto/NBD objective is the TOTAL negative log-likelihood (sum / mean(weights))",
+                "total_ll": -nll,
+                "row_ll": np.asarray(ParetoNBDFitter._conditional_log_likelihood([prm[k] for k in names], f, rec, T), dtype=float).tolist(),
+                "p_alive": np.asarray(fitter.conditional_probability_alive(f, rec, T), dtype=float).tolist(),
+                "conditional_expected": {
+                    str(int(t)): np.asarray(
+                        fitter.conditional_expected_number_of_purchases_up_to_time(t, f, rec, T), dtype=float
+                    ).tolist()
+                    for t in ts
+                },
+                "expected_t": ext_ts,
+                "expected": [float(fitter.expected_number_of_purchases_up_to_time(t)) for t in ext_ts],
+            }
+        )
+    t0 = time.perf_counter()
+    pf = ParetoNBDFitter().fit(f, rec, T)
+    fit_s = time.perf_counter() - t0
+    fitted = {
+        "params": {k: float(v) for k, v in pf.params_.items()},
+        "total_ll": float(-ParetoNBDFitter._negative_log_likelihood(pf.params_[names].values, f, rec, T, w, 0.0)),
+        "seconds": fit_s,
+        "note": "lifetimes fits with Nelder-Mead, tol 1e-4, on time scaled by 10/max(T)",
+    }
+
+    # Heavy buyers at 40 digits: L from eq. (18) with A_0 from eqs. (19)-(20) in mpmath.
+    mp = mpmath.mp
+
+    def mp_terms(prm, x, tx, tt):
+        r, a, s, b = (mp.mpf(prm[k]) for k in names)
+        x, tx, tt = mp.mpf(x), mp.mpf(tx), mp.mpf(tt)
+        rsx = r + s + x
+        if a >= b:
+            m, bb = a, s + 1
+        else:
+            m, bb = b, r + x
+        z = lambda t: abs(a - b) / (m + t)
+        a0 = mp.hyp2f1(rsx, bb, rsx + 1, z(tx)) / (m + tx) ** rsx - mp.hyp2f1(rsx, bb, rsx + 1, z(tt)) / (m + tt) ** rsx
+        a1 = mp.loggamma(r + x) - mp.loggamma(r) + r * mp.log(a) + s * mp.log(b)
+        e = (a + tt) ** (-(r + x)) * (b + tt) ** (-s)
+        second = s / rsx * a0
+        ll = a1 + mp.log(e + second)
+        palive = e / (e + second)
+        return ll, palive, (r, a, s, b, x, tt)
+
+    heavy_cases = []
+    for prm in fixed:
+        for x, tx, tt in [(50, 30.0, 40.0), (100, 38.5, 40.0), (250, 20.0, 78.0), (500, 77.0, 78.0), (500, 70.0, 78.0), (500, 39.0, 40.0)]:
+            ll, pa, (r, a, s, b, xm, ttm) = mp_terms(prm, x, tx, tt)
+            cond = {}
+            for t in ts:
+                t = mp.mpf(t)
+                cond[str(int(t))] = float(pa * (r + xm) * (b + ttm) / ((a + ttm) * (s - 1)) * (1 - ((b + ttm) / (b + ttm + t)) ** (s - 1)))
+            lt = ParetoNBDFitter._conditional_log_likelihood([prm[k] for k in names], np.array([x]), np.array([tx]), np.array([tt]))
+            heavy_cases.append({"params": prm, "x": x, "t_x": tx, "T": tt, "ll": float(ll), "p_alive": float(pa),
+                                "conditional_expected": cond, "lifetimes_ll": float(lt[0])})
+    out = {
+        "source": "lifetimes 0.11.3 ParetoNBDFitter on cdnow_summary.json (weeks); heavy: mpmath %s, dps=40" % mpmath.__version__,
+        "fixed": blocks,
+        "fitted": fitted,
+        "heavy": heavy_cases,
+    }
+    with open(os.path.join(HERE, "pnbd_values.json"), "w") as fh:
+        json.dump(out, fh, indent=1, allow_nan=True)
+    print("pnbd fitted", fitted)
 
 
 if __name__ == "__main__":

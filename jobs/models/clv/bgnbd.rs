@@ -4,7 +4,7 @@
 //! All times are in the model's time unit. Functions return NaN for invalid parameters or
 //! customer data (see [`super::summary::validate_rfm`]) instead of panicking.
 
-use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus};
+use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus, trigamma};
 use super::summary::{Rfm, validate_rfm};
 use super::transaction::{NbdParams, XTerms};
 
@@ -37,6 +37,11 @@ pub(super) fn x_terms(p: &NbdParams, x: f64, with_grad: bool) -> XTerms {
         t.dc_a = psi_ab - psi_abx;
         t.dc_b = psi_ab + digamma(b + x) - digamma(b) - psi_abx;
         t.dk_b = if has_d { -1.0 / (b + x - 1.0) } else { 0.0 };
+        let t_ab = trigamma(a + b);
+        let t_abx = trigamma(a + b + x);
+        t.hc_rr = trigamma(r + x) - trigamma(r);
+        t.hc_aa = t_ab - t_abx;
+        t.hc_bb = t_ab + trigamma(b + x) - trigamma(b) - t_abx;
     }
     t
 }
@@ -100,14 +105,17 @@ pub fn conditional_expected_purchases(p: &NbdParams, t: f64, c: &Rfm) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
-    let x = c.x;
-    let alive = p_alive(p, c);
+    alive_expected_purchases(p, t, c.x, c.t) * p_alive(p, c)
+}
+
+/// The bracket of FHL 2005 eq. (10), E[Y(t) | alive at T, x, T] (it does not depend on t_x).
+pub(super) fn alive_expected_purchases(p: &NbdParams, t: f64, x: f64, big_t: f64) -> f64 {
     near_a_one(p, |q| {
-        let z = t / (q.alpha + c.t + t);
+        let z = t / (q.alpha + big_t + t);
         let f = ln_hyp2f1(q.r + x, q.b + x, q.a + q.b + x - 1.0, z);
-        let ln_term = f.ln + (q.r + x) * ((q.alpha + c.t) / (q.alpha + c.t + t)).ln();
+        let ln_term = f.ln + (q.r + x) * ((q.alpha + big_t) / (q.alpha + big_t + t)).ln();
         (q.a + q.b + x - 1.0) / (q.a - 1.0) * -(ln_term.exp_m1()) * sign_ok(f.sign)
-    }) * alive
+    })
 }
 
 /// NaN unless the 2F1 value was positive (it always is for valid BG/NBD parameters).

@@ -110,6 +110,9 @@ pub struct GammaGammaFit {
     /// Standard errors of (p, q, v) by the delta method from the numerical Hessian; None if not
     /// requested or the Hessian is not positive definite.
     pub std_errors: Option<GammaGammaParams>,
+    /// Covariance of the optimiser's parameters (ln p, ln(q - 1), ln v): the inverse Hessian of
+    /// the penalised total negative log-likelihood, when `std_errors` is Some.
+    pub cov_log: Option<Vec<Vec<f64>>>,
     /// Number of repeat customers used (sum of weights).
     pub n_customers: f64,
     /// Number of distinct spend rows.
@@ -307,6 +310,7 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], opts: &FitOptions) -> GammaGammaFit {
         gradient_norm: f64::NAN,
         reason: None,
         std_errors: None,
+        cov_log: None,
         n_customers: 0.0,
         n_rows: rows.len(),
     };
@@ -419,6 +423,7 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], opts: &FitOptions) -> GammaGammaFit {
                 q: se[1],
                 v: se[2],
             });
+            out.cov_log = Some(cov);
         }
     }
     out

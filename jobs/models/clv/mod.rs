@@ -1,5 +1,5 @@
-//! Customer lifetime value (CLV) models: BG/NBD and MBG/NBD transaction models, the Gamma-Gamma
-//! spend model, discounted CLV and holdout metrics.
+//! Customer lifetime value (CLV) models: BG/NBD, MBG/NBD and Pareto/NBD transaction models, the
+//! Gamma-Gamma spend model, discounted CLV, parameter-uncertainty intervals and holdout metrics.
 //!
 //! Units: transaction models work in one time unit chosen by the caller (e.g. weeks); x is the
 //! number of repeat purchases, t_x the time of the last purchase and T the time from the first
@@ -19,8 +19,12 @@
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod holdout;
+pub mod interval;
 pub mod mbgnbd;
 pub mod optimize;
+pub mod pnbd;
+pub mod score;
+pub mod select;
 pub mod special;
 pub mod summary;
 pub mod transaction;

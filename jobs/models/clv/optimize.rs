@@ -477,6 +477,31 @@ where
     }
 }
 
+/// Lower Cholesky factor L (A = L L') of a symmetric positive-definite matrix; None if not
+/// positive definite or not square.
+#[allow(clippy::needless_range_loop)]
+pub fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    if a.iter().any(|r| r.len() != n) {
+        return None;
+    }
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = a[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
+            if i == j {
+                if !(s > 0.0) || !s.is_finite() {
+                    return None;
+                }
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    Some(l)
+}
+
 /// Inverse of a symmetric positive-definite matrix by Cholesky; None if not positive definite.
 #[allow(clippy::needless_range_loop)]
 pub fn invert_spd(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {

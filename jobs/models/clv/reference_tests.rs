@@ -397,6 +397,38 @@ fn recovers_simulated_parameters() {
     assert!(mbg.converged, "{:?}", mbg.reason);
 }
 
+#[test]
+fn recovers_simulated_pnbd_parameters() {
+    // the published CDNOW estimates as the truth, 100,000 customers over three years
+    let truth = super::pnbd::PnbdView {
+        r: 0.553,
+        alpha: 10.578,
+        s: 0.606,
+        beta: 11.669,
+    };
+    let sim = super::sim::simulate_pnbd(100_000, &truth.params(), 156.0, 20240602);
+    let s = summarize(&to_day_resolution(&sim, 7.0));
+    let f = fit_transactions(
+        TransactionModelKind::ParetoNbd,
+        &s.rows,
+        &FitOptions::default(),
+    );
+    assert!(f.converged, "{:?}", f.reason);
+    let p = super::pnbd::PnbdView::of(&f.model.params);
+    for (name, got, want) in [
+        ("r", p.r, truth.r),
+        ("alpha", p.alpha, truth.alpha),
+        ("s", p.s, truth.s),
+        ("beta", p.beta, truth.beta),
+    ] {
+        assert!(
+            rel(got, want) < 0.10,
+            "{name}: fitted {got} vs truth {want}"
+        );
+    }
+    eprintln!("Pareto/NBD recovery: {p:?} ({} rows)", s.rows.len());
+}
+
 /// Speed check, release mode: `cargo test --release -- --ignored speed_1m --nocapture`.
 /// Set CLV_SIM_CSV=/path.csv to also write the simulated summary for benches/clv_peer.py.
 #[test]
@@ -464,5 +496,194 @@ fn speed_1m_customers() {
                 t4.elapsed().as_secs_f64()
             );
         }
+    }
+}
+
+fn pnbd_params(v: &Value) -> NbdParams {
+    super::pnbd::PnbdView {
+        r: num(&v["r"]),
+        alpha: num(&v["alpha"]),
+        s: num(&v["s"]),
+        beta: num(&v["beta"]),
+    }
+    .params()
+}
+
+#[test]
+fn lifetimes_agreement_pnbd_fixed_params() {
+    let v = load("pnbd_values.json");
+    let data = cdnow();
+    let rows = summarize(&data.customers).rows;
+    let mut worst = 0.0f64;
+    for blk in v["fixed"].as_array().expect("blocks") {
+        let model = TransactionModel {
+            kind: TransactionModelKind::ParetoNbd,
+            params: pnbd_params(&blk["params"]),
+        };
+        let mut check = |what: &str, got: f64, want: f64| {
+            let e = rel(got, want);
+            assert!(
+                e < TOL,
+                "Pareto/NBD {:?} {what}: got {got}, lifetimes {want} (rel {e:e})",
+                model.params
+            );
+            worst = worst.max(e);
+        };
+        check(
+            "total LL",
+            model.log_likelihood(&rows),
+            num(&blk["total_ll"]),
+        );
+        let ll = arr(&blk["row_ll"]);
+        let pa = arr(&blk["p_alive"]);
+        for (i, c) in data.customers.iter().enumerate() {
+            check("row LL", model.log_likelihood_row(c), ll[i]);
+            check("P(alive)", model.p_alive(c), pa[i]);
+        }
+        for t in ["1", "10", "52"] {
+            let want = arr(&blk["conditional_expected"][t]);
+            let tv: f64 = t.parse().expect("number");
+            for (i, c) in data.customers.iter().enumerate() {
+                check(
+                    "conditional expected purchases",
+                    model.conditional_expected_purchases(tv, c),
+                    want[i],
+                );
+            }
+        }
+        for (t, w) in arr(&blk["expected_t"]).iter().zip(&arr(&blk["expected"])) {
+            if *w == 0.0 {
+                assert_eq!(model.expected_purchases(*t), 0.0);
+            } else {
+                check("E[X(t)]", model.expected_purchases(*t), *w);
+            }
+        }
+    }
+    // Heavy buyers (x up to 500): mpmath at 40 digits; lifetimes' value is printed for contrast.
+    let mut heavy_worst = 0.0f64;
+    for h in v["heavy"].as_array().expect("heavy") {
+        let model = TransactionModel {
+            kind: TransactionModelKind::ParetoNbd,
+            params: pnbd_params(&h["params"]),
+        };
+        let c = Rfm {
+            x: num(&h["x"]),
+            t_x: num(&h["t_x"]),
+            t: num(&h["T"]),
+        };
+        let ll = model.log_likelihood_row(&c);
+        let pa = model.p_alive(&c);
+        let e_ll = rel(ll, num(&h["ll"]));
+        assert!(
+            e_ll < 1e-9,
+            "heavy {c:?} {:?}: LL {ll} vs {}",
+            model.params,
+            h["ll"]
+        );
+        let want_pa = num(&h["p_alive"]);
+        assert!(
+            (pa - want_pa).abs() < 1e-9 * want_pa.max(1e-300) || (pa - want_pa).abs() < 1e-15,
+            "heavy {c:?}: P(alive) {pa} vs {want_pa}"
+        );
+        for t in ["1", "10", "52"] {
+            let tv: f64 = t.parse().expect("number");
+            let got = model.conditional_expected_purchases(tv, &c);
+            let want = num(&h["conditional_expected"][t]);
+            assert!(
+                rel(got, want) < 1e-9 || (got - want).abs() < 1e-300,
+                "heavy {c:?} t={t}: {got} vs {want}"
+            );
+        }
+        heavy_worst = heavy_worst.max(e_ll);
+        eprintln!(
+            "x={} t_x={} T={}: LL {ll:.10} (mpmath {}), lifetimes {}",
+            c.x, c.t_x, c.t, h["ll"], h["lifetimes_ll"]
+        );
+    }
+    eprintln!(
+        "Pareto/NBD agreement: lifetimes worst relative difference {worst:.2e}; heavy buyers vs mpmath {heavy_worst:.2e}"
+    );
+}
+
+#[test]
+fn cdnow_pnbd_fit_matches_published_values() {
+    let v = load("pnbd_values.json");
+    let data = cdnow();
+    let rows = summarize(&data.customers).rows;
+    let f = fit_transactions(
+        TransactionModelKind::ParetoNbd,
+        &rows,
+        &FitOptions::default(),
+    );
+    assert!(f.converged, "{:?}", f.reason);
+    let p = super::pnbd::PnbdView::of(&f.model.params);
+    // Published (Fader, Hardie & Lee 2005a, CDNOW, weeks): r = 0.553, alpha = 10.578,
+    // s = 0.606, beta = 11.669, LL = -9595.0.
+    for (name, got, want) in [
+        ("r", p.r, 0.553),
+        ("alpha", p.alpha, 10.578),
+        ("s", p.s, 0.606),
+        ("beta", p.beta, 11.669),
+    ] {
+        assert!(
+            rel(got, want) < 0.02,
+            "Pareto/NBD {name}: {got} vs published {want}"
+        );
+    }
+    // Published to one decimal; 2% is the issue's bound, the fit is within 0.05.
+    assert!(
+        (f.log_likelihood - -9595.0).abs() < 0.05,
+        "LL {}",
+        f.log_likelihood
+    );
+    // At least as good as lifetimes' own (Nelder-Mead, tol 1e-4) fit.
+    assert!(f.log_likelihood >= num(&v["fitted"]["total_ll"]) - 1e-6);
+    let se = f.std_errors.expect("standard errors");
+    assert!(se.r > 0.0 && se.alpha > 0.0 && se.a > 0.0 && se.b > 0.0);
+    eprintln!(
+        "CDNOW Pareto/NBD fit: {p:?} LL {} iters {} SE {se:?}; lifetimes {}",
+        f.log_likelihood, f.iterations, v["fitted"]
+    );
+}
+
+/// Writes the simulated summaries of `benches/clv_side_by_side.sh` (release mode):
+/// `CLV_SIM_DIR=/dir cargo test --release --lib -- --ignored write_side_by_side_csvs`.
+/// Times at whole days in weeks (as the warehouse computes them from dates): BG/NBD with the
+/// CDNOW estimates at 1,000,000 customers (`bgnbd_1m.csv`) and Pareto/NBD with the published
+/// CDNOW estimates at 100,000 and 1,000,000 (`pnbd_100k.csv`, `pnbd_1m.csv`), each with
+/// Gamma-Gamma spend, ages uniform over three years.
+#[test]
+#[ignore]
+fn write_side_by_side_csvs() {
+    use super::sim::simulate_pnbd;
+    use std::io::Write;
+    let dir = std::env::var("CLV_SIM_DIR").expect("CLV_SIM_DIR");
+    let pn = super::pnbd::PnbdView {
+        r: 0.553,
+        alpha: 10.578,
+        s: 0.606,
+        beta: 11.669,
+    }
+    .params();
+    let sets: [(&str, Vec<Rfm>); 3] = [
+        ("bgnbd_1m.csv", simulate_bgnbd(1_000_000, &TRUTH, 156.0, 7)),
+        ("pnbd_100k.csv", simulate_pnbd(100_000, &pn, 156.0, 8)),
+        ("pnbd_1m.csv", simulate_pnbd(1_000_000, &pn, 156.0, 9)),
+    ];
+    for (i, (name, sim)) in sets.into_iter().enumerate() {
+        let sim = to_day_resolution(&sim, 7.0);
+        let m = simulate_spend(&sim, &GG_TRUTH, 100 + i as u64);
+        let mut out = String::from("frequency,recency,T,monetary_value\n");
+        for (c, mv) in sim.iter().zip(&m) {
+            out.push_str(&format!("{},{:?},{:?},{:?}\n", c.x, c.t_x, c.t, mv));
+        }
+        let path = format!("{dir}/{name}");
+        let mut f = std::fs::File::create(&path).expect("create csv");
+        f.write_all(out.as_bytes()).expect("write csv");
+        eprintln!(
+            "wrote {path}: {} customers, {} distinct rows",
+            sim.len(),
+            summarize(&sim).rows.len()
+        );
     }
 }

@@ -61,6 +61,33 @@ pub fn digamma(x: f64) -> f64 {
     acc + x.ln() - 0.5 / x - series
 }
 
+/// Trigamma psi'(x) = d^2/dx^2 ln Gamma(x) for x > 0: recurrence psi'(x) = psi'(x+1) + 1/x^2 up
+/// to x >= 10, then the asymptotic series (Abramowitz & Stegun 6.4.12). NaN for x <= 0.
+pub fn trigamma(x: f64) -> f64 {
+    if !(x > 0.0) {
+        return f64::NAN;
+    }
+    if x == f64::INFINITY {
+        return 0.0;
+    }
+    let mut x = x;
+    let mut acc = 0.0;
+    while x < 10.0 {
+        acc += 1.0 / (x * x);
+        x += 1.0;
+    }
+    let f = 1.0 / (x * x);
+    let series = 1.0 / x
+        + f / 2.0
+        + f / x
+            * (1.0 / 6.0
+                - f * (1.0 / 30.0
+                    - f * (1.0 / 42.0
+                        - f * (1.0 / 30.0
+                            - f * (5.0 / 66.0 - f * (691.0 / 2730.0 - f * 7.0 / 6.0))))));
+    acc + series
+}
+
 /// ln(1 + exp(d)) without overflow or loss of precision (softplus).
 pub fn softplus(d: f64) -> f64 {
     if d > 0.0 {
@@ -530,6 +557,20 @@ mod tests {
                 "x={x}"
             );
         }
+    }
+
+    #[test]
+    fn trigamma_known_values() {
+        let pi2 = std::f64::consts::PI * std::f64::consts::PI;
+        assert!(rel(trigamma(1.0), pi2 / 6.0) < 1e-14);
+        assert!(rel(trigamma(0.5), pi2 / 2.0) < 1e-14);
+        assert!(rel(trigamma(100.0), 0.010_050_166_663_333_571) < 1e-14);
+        for &x in &[0.3, 2.7, 12.5, 80.0] {
+            let h = 1e-5 * x;
+            let fd = (digamma(x + h) - digamma(x - h)) / (2.0 * h);
+            assert!(rel(trigamma(x), fd) < 1e-7, "x={x}");
+        }
+        assert!(trigamma(0.0).is_nan());
     }
 
     #[test]

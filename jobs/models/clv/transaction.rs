@@ -12,10 +12,11 @@ use super::optimize::{
     OptimOptions, Start, invert_spd, minimize_multistart, norm_inf, numerical_hessian,
 };
 use super::summary::{Rfm, SummaryRow, validate_rfm};
-use super::{bgnbd, mbgnbd};
+use super::{bgnbd, mbgnbd, pnbd};
 
 /// Parameters of the BG/NBD and MBG/NBD models: purchase rate lambda ~ Gamma(r, alpha) (alpha is a
-/// rate, in model time units), dropout probability p ~ Beta(a, b).
+/// rate, in model time units), dropout probability p ~ Beta(a, b). Pareto/NBD stores its
+/// dropout-rate parameters (s, beta) in (a, b) (see [`super::pnbd::PnbdView`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NbdParams {
     /// Gamma shape r of the purchase rate.
@@ -52,6 +53,28 @@ pub enum TransactionModelKind {
     BgNbd,
     /// MBG/NBD (Batislam et al. 2007; Hoppe & Wagner 2007): dropout also possible at time 0.
     MbgNbd,
+    /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987): exponential lifetimes with a gamma
+    /// dropout rate; parameters (r, alpha, s, beta) stored as (r, alpha, a, b).
+    ParetoNbd,
+}
+
+impl TransactionModelKind {
+    /// The model's name in configuration and in clv_model (`bgnbd`, `mbgnbd`, `pnbd`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TransactionModelKind::BgNbd => "bgnbd",
+            TransactionModelKind::MbgNbd => "mbgnbd",
+            TransactionModelKind::ParetoNbd => "pnbd",
+        }
+    }
+
+    /// The names of the four parameters, in storage order.
+    pub fn param_names(self) -> [&'static str; 4] {
+        match self {
+            TransactionModelKind::ParetoNbd => ["r", "alpha", "s", "beta"],
+            _ => ["r", "alpha", "a", "b"],
+        }
+    }
 }
 
 /// A transaction model with its parameters; all methods take times in model units and return
@@ -70,6 +93,7 @@ impl TransactionModel {
         match self.kind {
             TransactionModelKind::BgNbd => bgnbd::log_likelihood_row(&self.params, c),
             TransactionModelKind::MbgNbd => mbgnbd::log_likelihood_row(&self.params, c),
+            TransactionModelKind::ParetoNbd => pnbd::log_likelihood_row(&self.params, c),
         }
     }
 
@@ -80,6 +104,9 @@ impl TransactionModel {
             return f64::NAN;
         }
         match NbdData::new(rows) {
+            Ok(_) if self.kind == TransactionModelKind::ParetoNbd => {
+                pnbd::evaluate(&pnbd::PnbdData::new(rows), &self.params, None)
+            }
             Ok(d) => evaluate(self.kind, &d, &self.params, None),
             Err(_) => f64::NAN,
         }
@@ -90,6 +117,7 @@ impl TransactionModel {
         match self.kind {
             TransactionModelKind::BgNbd => bgnbd::p_alive(&self.params, c),
             TransactionModelKind::MbgNbd => mbgnbd::p_alive(&self.params, c),
+            TransactionModelKind::ParetoNbd => pnbd::p_alive(&self.params, c),
         }
     }
 
@@ -98,6 +126,7 @@ impl TransactionModel {
         match self.kind {
             TransactionModelKind::BgNbd => bgnbd::expected_purchases(&self.params, t),
             TransactionModelKind::MbgNbd => mbgnbd::expected_purchases(&self.params, t),
+            TransactionModelKind::ParetoNbd => pnbd::expected_purchases(&self.params, t),
         }
     }
 
@@ -111,11 +140,44 @@ impl TransactionModel {
             TransactionModelKind::MbgNbd => {
                 mbgnbd::conditional_expected_purchases(&self.params, t, c)
             }
+            TransactionModelKind::ParetoNbd => {
+                pnbd::conditional_expected_purchases(&self.params, t, c)
+            }
+        }
+    }
+
+    /// E[Y(t) | alive at T, x, T]: expected purchases in the next t time units of a customer
+    /// known to be alive at T; the conditional expectation is this times P(alive) (for all three
+    /// models; it does not depend on t_x).
+    pub fn alive_expected_purchases(&self, t: f64, x: f64, big_t: f64) -> f64 {
+        if !self.params.is_valid()
+            || !(t >= 0.0)
+            || !t.is_finite()
+            || !(x >= 0.0)
+            || !(big_t >= 0.0)
+            || !big_t.is_finite()
+        {
+            return f64::NAN;
+        }
+        if t == 0.0 {
+            return 0.0;
+        }
+        match self.kind {
+            TransactionModelKind::BgNbd => {
+                bgnbd::alive_expected_purchases(&self.params, t, x, big_t)
+            }
+            TransactionModelKind::MbgNbd => {
+                mbgnbd::alive_expected_purchases(&self.params, t, x, big_t)
+            }
+            TransactionModelKind::ParetoNbd => {
+                pnbd::alive_expected_purchases(&self.params, t, x, big_t)
+            }
         }
     }
 
     /// Posterior mean purchase rate of a customer who is still alive, (r + x)/(alpha + T)
-    /// purchases per time unit (Gamma-Poisson conjugacy; FHL 2005 section 3).
+    /// purchases per time unit (Gamma-Poisson conjugacy; FHL 2005 section 3; for Pareto/NBD
+    /// FHL note 009 section 5).
     pub fn posterior_rate(&self, x: f64, t: f64) -> f64 {
         if !self.params.is_valid() || !(x >= 0.0) || x != x.floor() || !(t >= 0.0) || !t.is_finite()
         {
@@ -190,6 +252,10 @@ pub struct TransactionFit {
     /// total negative log-likelihood in log-parameters, by the delta method on the natural scale;
     /// None if not requested or the Hessian is not positive definite (parameters not identified).
     pub std_errors: Option<NbdParams>,
+    /// Covariance of the log-parameters (ln r, ln alpha, ln a, ln b): the inverse Hessian of the
+    /// penalised total negative log-likelihood, when `std_errors` is Some. Parameter draws for
+    /// the CLV intervals come from the normal with this covariance.
+    pub cov_log: Option<Vec<Vec<f64>>>,
     /// Number of customers (sum of weights).
     pub n_customers: f64,
     /// Number of customers with at least one repeat purchase.
@@ -219,6 +285,12 @@ pub(super) struct XTerms {
     pub dc_b: f64,
     /// d k / d b (d k / d a = 1/a for both models).
     pub dk_b: f64,
+    /// d^2 c / d r^2 (d^2 c / d r d alpha = 1/alpha, d^2 c / d alpha^2 = -r/alpha^2).
+    pub hc_rr: f64,
+    /// d^2 c / d a^2 = d^2 c / d a d b.
+    pub hc_aa: f64,
+    /// d^2 c / d b^2.
+    pub hc_bb: f64,
 }
 
 /// Validated summary rows in column form, with distinct x values.
@@ -322,6 +394,11 @@ pub(super) fn evaluate(
             .map(|&x| match kind {
                 TransactionModelKind::BgNbd => bgnbd::x_terms(p, x, with_grad),
                 TransactionModelKind::MbgNbd => mbgnbd::x_terms(p, x, with_grad),
+                // not used: Pareto/NBD has its own layout (pnbd::evaluate)
+                TransactionModelKind::ParetoNbd => XTerms {
+                    c: f64::NAN,
+                    ..Default::default()
+                },
             })
             .collect();
     let alpha = p.alpha;
@@ -391,21 +468,234 @@ pub(super) fn evaluate(
     ll
 }
 
+/// Total weighted log-likelihood of BG/NBD or MBG/NBD with its gradient and analytic Hessian
+/// w.r.t. the natural parameters (r, alpha, a, b). Per row, with dd = k + (r+x) ln((alpha+T) /
+/// (alpha+t_x)) and sigma = sigmoid(dd), the second term softplus(dd) contributes
+/// sigma d^2 dd + sigma (1 - sigma) grad dd grad dd'; the per-x constants use trigamma.
+#[allow(clippy::needless_range_loop)]
+pub(super) fn evaluate_hessian(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    p: &NbdParams,
+) -> (f64, [f64; 4], [[f64; 4]; 4]) {
+    let terms: Vec<XTerms> =
+        d.xs.iter()
+            .map(|&x| match kind {
+                TransactionModelKind::MbgNbd => mbgnbd::x_terms(p, x, true),
+                _ => bgnbd::x_terms(p, x, true),
+            })
+            .collect();
+    let (alpha, a) = (p.alpha, p.a);
+    // acc: ll, g[4], h upper triangle (rr, ra, raa... ) in order
+    // 0 ll, 1..5 g, 5..15 h(00,01,02,03,11,12,13,22,23,33)
+    let chunk = |lo: usize, hi: usize| -> [f64; 15] {
+        let mut acc = [0.0; 15];
+        for i in lo..hi {
+            let xt = &terms[d.xi[i] as usize];
+            let w = d.w[i];
+            let at = alpha + d.t[i];
+            let lt = at.ln();
+            let rx = xt.rx;
+            let ia = 1.0 / at;
+            acc[0] -= w * rx * lt;
+            acc[1] -= w * lt;
+            acc[2] -= w * rx * ia;
+            acc[6] -= w * ia;
+            acc[9] += w * rx * ia * ia;
+            if xt.has_d {
+                let atx = alpha + d.tx[i];
+                let ib = 1.0 / atx;
+                let ldiff = lt - atx.ln();
+                let dd = xt.k + rx * ldiff;
+                let e = (-dd.abs()).exp();
+                acc[0] += w * (dd.max(0.0) + e.ln_1p());
+                let s = if dd >= 0.0 {
+                    1.0 / (1.0 + e)
+                } else {
+                    e / (1.0 + e)
+                };
+                let g = [ldiff, rx * (ia - ib), 1.0 / a, xt.dk_b];
+                let ws = w * s;
+                for k in 0..4 {
+                    acc[1 + k] += ws * g[k];
+                }
+                // sigma * second derivatives of dd
+                acc[6] += ws * (ia - ib);
+                acc[9] += ws * rx * (ib * ib - ia * ia);
+                acc[12] -= ws / (a * a);
+                acc[14] += ws * xt.dk_b * xt.dk_b;
+                let q = ws * (1.0 - s);
+                let mut idx = 5;
+                for k in 0..4 {
+                    for l in k..4 {
+                        acc[idx] += q * g[k] * g[l];
+                        idx += 1;
+                    }
+                }
+            }
+        }
+        acc
+    };
+    let n = d.w.len();
+    let run = |c: usize| chunk(c * CHUNK, ((c + 1) * CHUNK).min(n));
+    let parts: Vec<[f64; 15]> = if n >= PAR_MIN_ROWS {
+        (0..n.div_ceil(CHUNK)).into_par_iter().map(run).collect()
+    } else {
+        (0..n.div_ceil(CHUNK)).map(run).collect()
+    };
+    let mut t = [0.0; 15];
+    for a in parts {
+        for k in 0..15 {
+            t[k] += a[k];
+        }
+    }
+    for (xt, &wx) in terms.iter().zip(&d.x_weight) {
+        t[0] += wx * xt.c;
+        t[1] += wx * xt.dc_r;
+        t[2] += wx * xt.dc_alpha;
+        t[3] += wx * xt.dc_a;
+        t[4] += wx * xt.dc_b;
+        t[5] += wx * xt.hc_rr;
+        t[6] += wx / alpha;
+        t[9] -= wx * p.r / (alpha * alpha);
+        t[12] += wx * xt.hc_aa;
+        t[13] += wx * xt.hc_aa;
+        t[14] += wx * xt.hc_bb;
+    }
+    let mut h = [[0.0; 4]; 4];
+    let mut idx = 5;
+    for k in 0..4 {
+        for l in k..4 {
+            h[k][l] = t[idx];
+            h[l][k] = t[idx];
+            idx += 1;
+        }
+    }
+    (t[0], [t[1], t[2], t[3], t[4]], h)
+}
+
+/// The mean penalised objective of [`objective`] in log-parameters with its gradient and
+/// Hessian, from [`evaluate_hessian`].
+fn objective_hessian(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    theta: &[f64],
+    penalizer: f64,
+) -> (f64, [f64; 4], [[f64; 4]; 4]) {
+    let p = [
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    ];
+    let (ll, g, h) = evaluate_hessian(kind, d, &NbdParams::from_array(p));
+    let w = d.total_w;
+    let mut f = -ll / w;
+    let mut gt = [0.0; 4];
+    let mut ht = [[0.0; 4]; 4];
+    for i in 0..4 {
+        f += penalizer * p[i] * p[i];
+        let gi = -g[i] / w + 2.0 * penalizer * p[i];
+        gt[i] = gi * p[i];
+        for j in 0..4 {
+            let hij = -h[i][j] / w + if i == j { 2.0 * penalizer } else { 0.0 };
+            ht[i][j] = p[i] * p[j] * hij + if i == j { p[i] * gi } else { 0.0 };
+        }
+    }
+    (f, gt, ht)
+}
+
+/// Newton's method with a backtracking line search on the mean objective in log-parameters,
+/// from a point near the optimum (the subsample fit). Returns the point, its gradient, the
+/// iterations and the Hessian there, or None if the Hessian is not positive definite or the
+/// search stalls (the caller then runs BFGS).
+#[allow(clippy::type_complexity)]
+fn newton(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    start: &[f64],
+    penalizer: f64,
+    opts: &OptimOptions,
+) -> Option<(Vec<f64>, [f64; 4], usize, [[f64; 4]; 4])> {
+    let mut x: Vec<f64> = start.to_vec();
+    let (mut f, mut g, mut h) = objective_hessian(kind, d, &x, penalizer);
+    for it in 0..opts.max_iter.min(100) {
+        if !f.is_finite() {
+            return None;
+        }
+        if norm_inf(&g) <= opts.gtol {
+            return Some((x, g, it, h));
+        }
+        let hv: Vec<Vec<f64>> = h.iter().map(|r| r.to_vec()).collect();
+        let inv = invert_spd(&hv)?;
+        let step: Vec<f64> = (0..4)
+            .map(|i| -(0..4).map(|j| inv[i][j] * g[j]).sum::<f64>())
+            .collect();
+        let mut t = 1.0;
+        let mut accepted = false;
+        for _ in 0..30 {
+            let xn: Vec<f64> = x.iter().zip(&step).map(|(a, b)| a + t * b).collect();
+            if xn.iter().any(|v| !v.is_finite() || v.abs() > MAX_LOG_PARAM) {
+                t *= 0.5;
+                continue;
+            }
+            let (fn_, gn, hn) = objective_hessian(kind, d, &xn, penalizer);
+            if fn_.is_finite()
+                && fn_
+                    <= f + 1e-4 * t * step.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+                        + 1e-15 * f.abs()
+            {
+                x = xn;
+                f = fn_;
+                g = gn;
+                h = hn;
+                accepted = true;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !accepted {
+            return None;
+        }
+    }
+    (norm_inf(&g) <= opts.gtol).then_some((x, g, opts.max_iter.min(100), h))
+}
+
 /// Inputs with more distinct rows than this get a warm start from a subsample fit.
 const WARM_START_MIN_ROWS: usize = 200_000;
 /// Approximate number of rows in the warm-start subsample.
-const WARM_START_ROWS: usize = 50_000;
+const WARM_START_ROWS: usize = 20_000;
 
 /// Largest |log-parameter| the fit explores; beyond it parameters are reported as diverged.
 const MAX_LOG_PARAM: f64 = 25.0;
 
-/// Mean penalised negative log-likelihood in log-parameters, and its gradient.
+/// Mean penalised negative log-likelihood in log-parameters, and its gradient (BG/NBD and
+/// MBG/NBD; see [`pnbd_objective`] for Pareto/NBD).
 pub fn objective(
     kind: TransactionModelKind,
     d: &NbdData,
     theta: &[f64],
     penalizer: f64,
     g: &mut [f64],
+) -> f64 {
+    penalised(theta, penalizer, d.total_w, g, |p, gp| {
+        evaluate(kind, d, p, Some(gp))
+    })
+}
+
+/// [`objective`] for Pareto/NBD.
+pub fn pnbd_objective(d: &pnbd::PnbdData, theta: &[f64], penalizer: f64, g: &mut [f64]) -> f64 {
+    penalised(theta, penalizer, d.total_w, g, |p, gp| {
+        pnbd::evaluate(d, p, Some(gp))
+    })
+}
+
+fn penalised<F: FnOnce(&NbdParams, &mut [f64; 4]) -> f64>(
+    theta: &[f64],
+    penalizer: f64,
+    total_w: f64,
+    g: &mut [f64],
+    ll_grad: F,
 ) -> f64 {
     if theta
         .iter()
@@ -421,17 +711,44 @@ pub fn objective(
     ];
     let params = NbdParams::from_array(p);
     let mut gp = [0.0; 4];
-    let ll = evaluate(kind, d, &params, Some(&mut gp));
+    let ll = ll_grad(&params, &mut gp);
     let mut pen = 0.0;
     for i in 0..4 {
         pen += p[i] * p[i];
-        g[i] = -gp[i] * p[i] / d.total_w + 2.0 * penalizer * p[i] * p[i];
+        g[i] = -gp[i] * p[i] / total_w + 2.0 * penalizer * p[i] * p[i];
     }
-    -ll / d.total_w + penalizer * pen
+    -ll / total_w + penalizer * pen
 }
 
-/// Fits a BG/NBD or MBG/NBD model by maximum likelihood on weighted summary rows (times in the
-/// model unit). Optimises log-parameters with BFGS + strong-Wolfe line search from two starting
+/// The data of one fit in the layout of its model.
+enum FitData {
+    Nbd(TransactionModelKind, NbdData),
+    Pnbd(pnbd::PnbdData),
+}
+
+impl FitData {
+    fn new(kind: TransactionModelKind, rows: &[SummaryRow], d: NbdData) -> FitData {
+        match kind {
+            TransactionModelKind::ParetoNbd => FitData::Pnbd(pnbd::PnbdData::new(rows)),
+            k => FitData::Nbd(k, d),
+        }
+    }
+    fn objective(&self, theta: &[f64], penalizer: f64, g: &mut [f64]) -> f64 {
+        match self {
+            FitData::Nbd(k, d) => objective(*k, d, theta, penalizer, g),
+            FitData::Pnbd(d) => pnbd_objective(d, theta, penalizer, g),
+        }
+    }
+    fn log_likelihood(&self, p: &NbdParams) -> f64 {
+        match self {
+            FitData::Nbd(k, d) => evaluate(*k, d, p, None),
+            FitData::Pnbd(d) => pnbd::evaluate(d, p, None),
+        }
+    }
+}
+
+/// Fits a BG/NBD, MBG/NBD or Pareto/NBD model by maximum likelihood on weighted summary rows
+/// (times in the model unit). Optimises log-parameters with BFGS + strong-Wolfe line search from two starting
 /// points; never panics: degenerate or invalid data give `converged = false` and a `reason`.
 pub fn fit_transactions(
     kind: TransactionModelKind,
@@ -453,6 +770,7 @@ pub fn fit_transactions(
         gradient_norm: f64::NAN,
         reason: None,
         std_errors: None,
+        cov_log: None,
         n_customers: 0.0,
         n_repeat_customers: 0.0,
         n_rows: rows.len(),
@@ -521,13 +839,19 @@ pub fn fit_transactions(
         gtol: opts.gtol,
         ftol: opts.ftol,
     };
-    let f = |th: &[f64], g: &mut [f64]| objective(kind, &d, th, opts.penalizer, g);
-    // Start 1: r = 1, alpha from the mean repeat rate, a = b = 1. Start 2: lifetimes-like.
+    // Start 1: r = 1, alpha from the mean repeat rate, a = b = 1 (Pareto/NBD: s = 1, beta the
+    // mean age). Start 2: lifetimes-like.
     let alpha0 = (d.mean_t / d.mean_x.max(1e-3)).clamp(1e-6, 1e12);
-    let mut starts = vec![
-        Start::at(vec![0.0, alpha0.ln(), 0.0, 0.0]),
-        Start::at(vec![0.1, 0.1 + d.max_t.ln(), 0.1, 0.1]),
-    ];
+    let mut starts = match kind {
+        TransactionModelKind::ParetoNbd => vec![
+            Start::at(vec![0.0, alpha0.ln(), 0.0, d.mean_t.max(1e-3).ln()]),
+            Start::at(vec![0.1, 0.1 + d.max_t.ln(), 0.1, 0.1 + d.max_t.ln()]),
+        ],
+        _ => vec![
+            Start::at(vec![0.0, alpha0.ln(), 0.0, 0.0]),
+            Start::at(vec![0.1, 0.1 + d.max_t.ln(), 0.1, 0.1]),
+        ],
+    };
     // Large inputs: first fit a systematic subsample of the rows (sorted by x, so every x is
     // represented) and start the full fit from its optimum and BFGS curvature estimate (the
     // mean objective has the same curvature), which saves most full-data passes.
@@ -537,7 +861,8 @@ pub fn fit_transactions(
         if let Ok(sd) = NbdData::new(&sub)
             && sd.repeat_w > 0.0
         {
-            let fs = |th: &[f64], g: &mut [f64]| objective(kind, &sd, th, opts.penalizer, g);
+            let sd = FitData::new(kind, &sub, sd);
+            let fs = |th: &[f64], g: &mut [f64]| sd.objective(th, opts.penalizer, g);
             let (warm, _, _) = minimize_multistart(fs, &starts, &oo, MAX_LOG_PARAM);
             if let Some(w) = warm.filter(|w| {
                 w.x.iter()
@@ -553,7 +878,41 @@ pub fn fit_transactions(
             }
         }
     }
-    let (best, iterations, evaluations) = minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM);
+    let total = d.total_w;
+    let fd = FitData::new(kind, rows, d);
+    // BG/NBD and MBG/NBD near a warm start: Newton with the analytic Hessian (quadratic
+    // convergence, a handful of passes over the rows); the Hessian at the optimum also gives
+    // the standard errors. Anything else, or a Newton failure: BFGS.
+    let mut newton_hessian: Option<[[f64; 4]; 4]> = None;
+    let mut newton_res = None;
+    if let FitData::Nbd(k, nd) = &fd
+        && starts[0].inv_hessian.is_some()
+        && let Some((x, g, it, h)) = newton(*k, nd, &starts[0].x, opts.penalizer, &oo)
+    {
+        let f = fd.objective(&x, opts.penalizer, &mut [0.0; 4]);
+        newton_hessian = Some(h);
+        newton_res = Some((
+            super::optimize::OptimResult {
+                x,
+                f,
+                grad: g.to_vec(),
+                iterations: it,
+                evaluations: it + 1,
+                converged: true,
+                reason: None,
+                inv_hessian: Vec::new(),
+            },
+            it,
+            it + 1,
+        ));
+    }
+    let (best, iterations, evaluations) = match newton_res {
+        Some((r, i, e)) => (Some(r), i, e),
+        None => {
+            let f = |th: &[f64], g: &mut [f64]| fd.objective(th, opts.penalizer, g);
+            minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM)
+        }
+    };
     let Some(res) = best else {
         return fail(out, "optimiser did not run".into());
     };
@@ -569,8 +928,8 @@ pub fn fit_transactions(
     out.iterations = iterations;
     out.evaluations = evaluations;
     out.gradient_norm = norm_inf(&res.grad);
-    out.log_likelihood = evaluate(kind, &d, &params, None);
-    let names = ["r", "alpha", "a", "b"];
+    out.log_likelihood = fd.log_likelihood(&params);
+    let names = kind.param_names();
     if let Some(i) = theta.iter().position(|v| v.abs() > MAX_LOG_PARAM) {
         return fail(
             out,
@@ -595,20 +954,38 @@ pub fn fit_transactions(
     }
     out.converged = true;
     if opts.std_errors {
-        let total = d.total_w;
-        let hess = numerical_hessian(
-            |th: &[f64], g: &mut [f64]| {
-                let v = objective(kind, &d, th, opts.penalizer, g);
-                for gi in g.iter_mut() {
-                    *gi *= total;
-                }
-                v
-            },
-            &theta,
-        );
+        // Analytic Hessian for BG/NBD and MBG/NBD, numerical (of the analytic gradient) for
+        // Pareto/NBD; both of the penalised total negative log-likelihood in log-parameters.
+        let analytic = match &fd {
+            FitData::Nbd(k, nd) => Some(
+                newton_hessian
+                    .unwrap_or_else(|| objective_hessian(*k, nd, &theta, opts.penalizer).2),
+            ),
+            FitData::Pnbd(_) => None,
+        };
+        let hess = match analytic {
+            Some(h) => {
+                let m: Vec<Vec<f64>> = h
+                    .iter()
+                    .map(|r| r.iter().map(|v| v * total).collect())
+                    .collect();
+                m.iter().flatten().all(|v| v.is_finite()).then_some(m)
+            }
+            None => numerical_hessian(
+                |th: &[f64], g: &mut [f64]| {
+                    let v = fd.objective(th, opts.penalizer, g);
+                    for gi in g.iter_mut() {
+                        *gi *= total;
+                    }
+                    v
+                },
+                &theta,
+            ),
+        };
         if let Some(cov) = hess.as_deref().and_then(invert_spd) {
             let se: Vec<f64> = (0..4).map(|i| p[i] * cov[i][i].sqrt()).collect();
             out.std_errors = Some(NbdParams::from_array([se[0], se[1], se[2], se[3]]));
+            out.cov_log = Some(cov);
         }
     }
     out
@@ -700,9 +1077,44 @@ mod tests {
     }
 
     #[test]
+    fn analytic_hessian_matches_finite_differences_of_the_gradient() {
+        let d = NbdData::new(&toy_rows()).expect("valid");
+        for kind in [TransactionModelKind::BgNbd, TransactionModelKind::MbgNbd] {
+            let th = [(-0.3f64), 1.2, (-0.2), 0.8];
+            let (f, g, h) = objective_hessian(kind, &d, &th, 0.05);
+            let mut g2 = [0.0; 4];
+            let f2 = objective(kind, &d, &th, 0.05, &mut g2);
+            assert!((f - f2).abs() < 1e-13);
+            for i in 0..4 {
+                assert!((g[i] - g2[i]).abs() < 1e-12, "{kind:?} g{i}");
+                let hh = 1e-6;
+                let mut tp = th;
+                tp[i] += hh;
+                let mut tm = th;
+                tm[i] -= hh;
+                let (mut gp, mut gm) = ([0.0; 4], [0.0; 4]);
+                objective(kind, &d, &tp, 0.05, &mut gp);
+                objective(kind, &d, &tm, 0.05, &mut gm);
+                for j in 0..4 {
+                    let fd = (gp[j] - gm[j]) / (2.0 * hh);
+                    assert!(
+                        (fd - h[j][i]).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "{kind:?} H[{j}][{i}]: fd {fd} vs {}",
+                        h[j][i]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn degenerate_inputs_give_clean_status() {
         let o = FitOptions::default();
-        for kind in [TransactionModelKind::BgNbd, TransactionModelKind::MbgNbd] {
+        for kind in [
+            TransactionModelKind::BgNbd,
+            TransactionModelKind::MbgNbd,
+            TransactionModelKind::ParetoNbd,
+        ] {
             let cases: Vec<(Vec<SummaryRow>, &str)> = vec![
                 (vec![], "no customers"),
                 (
@@ -886,7 +1298,11 @@ mod tests {
                 },
             ],
         ];
-        for kind in [TransactionModelKind::BgNbd, TransactionModelKind::MbgNbd] {
+        for kind in [
+            TransactionModelKind::BgNbd,
+            TransactionModelKind::MbgNbd,
+            TransactionModelKind::ParetoNbd,
+        ] {
             for rows in &sets {
                 let f = fit_transactions(kind, rows, &o);
                 assert!(f.converged || f.reason.is_some(), "{kind:?} {rows:?}");

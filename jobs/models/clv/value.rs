@@ -99,7 +99,7 @@ impl ClvOptions {
     }
 
     /// Step end times (days d_k) and discount factors (1 + annual)^(-d_k / 365.25).
-    fn schedule(&self) -> Vec<(f64, f64)> {
+    pub fn schedule(&self) -> Vec<(f64, f64)> {
         (1..=self.n_steps())
             .map(|k| {
                 let d = (k as f64 * self.step_days).min(self.horizon_days);
