@@ -55,6 +55,9 @@ pub struct PipelineConfig {
     /// The publish gate: what a run must satisfy before it may replace a published period.
     #[serde(default)]
     pub gate: crate::gate::GateConfig,
+    /// Settings of the HTML reports (currency, trends).
+    #[serde(default)]
+    pub report: crate::report::ReportConfig,
     /// Per-bucket object-store options (`s3://bucket: {aws_endpoint: ..., ...}`, object_store's
     /// keys), which replace the environment for that bucket. Values may use `${env:VAR}`;
     /// secrets (keys, tokens, passwords) must.
@@ -526,6 +529,7 @@ impl PipelineConfig {
             ("models.value_loyalty", m.value_loyalty.validate()),
             ("models.clusters", m.clusters.validate()),
             ("models.positioning", m.positioning.validate()),
+            ("report", self.report.validate()),
         ] {
             checked.map_err(|msg| self.err(key, msg))?;
         }
