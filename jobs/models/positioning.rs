@@ -820,11 +820,15 @@ mod tests {
         assert_eq!(e[0].scores[0], 1.0);
         assert_eq!(e[2].scores[0], 0.0);
         // growth and value unknown: neutral for all
-        assert!(e.iter().take(3).all(|x| x.scores[1] == 0.5 && x.scores[3] == 0.5));
+        assert!(
+            e.iter()
+                .take(3)
+                .all(|x| x.scores[1] == 0.5 && x.scores[3] == 0.5)
+        );
         for x in e.iter().take(3) {
             let w = cfg.weights.as_array();
-            let mean = x.scores.iter().zip(&w).map(|(s, w)| s * w).sum::<f64>()
-                / w.iter().sum::<f64>();
+            let mean =
+                x.scores.iter().zip(&w).map(|(s, w)| s * w).sum::<f64>() / w.iter().sum::<f64>();
             assert!((x.attractiveness - mean).abs() < 1e-12);
         }
     }
@@ -904,7 +908,10 @@ mod tests {
             ..PositioningConfig::default()
         };
         assert_eq!(choose_x_axis(&fixed, &[]).0, "avg_price_index");
-        assert_eq!(base(&[Some(1.0), Some(4.0)], &[Some(3.0), Some(1.0)]), Some(1.75));
+        assert_eq!(
+            base(&[Some(1.0), Some(4.0)], &[Some(3.0), Some(1.0)]),
+            Some(1.75)
+        );
     }
 
     #[test]
@@ -914,7 +921,10 @@ mod tests {
             ..PositioningConfig::default()
         };
         let err = cfg.validate().unwrap_err();
-        assert!(err.starts_with("strategies[0]: rule `a` has no product"), "{err}");
+        assert!(
+            err.starts_with("strategies[0]: rule `a` has no product"),
+            "{err}"
+        );
         assert!(PositioningConfig::default().validate().is_ok());
     }
 }

@@ -442,7 +442,10 @@ mod tests {
                 "new",
             ),
             (&[base("avg_premium_line_share", 2.0)], "quality-seeking"),
-            (&[base("avg_new_product_line_share", 1.6)], "trend-following"),
+            (
+                &[base("avg_new_product_line_share", 1.6)],
+                "trend-following",
+            ),
             (&[base("avg_orders", 1.7)], "frequent"),
             (&[base("avg_clv", 1.1)], "above-base value"),
             (
@@ -457,7 +460,11 @@ mod tests {
         }
         // a base that is not positive never satisfies a relative bound
         assert_eq!(
-            fired("s", "x", &[("avg_clv", 5.0, -1.0), ("avg_margin", 5.0, 0.0)]),
+            fired(
+                "s",
+                "x",
+                &[("avg_clv", 5.0, -1.0), ("avg_margin", 5.0, 0.0)]
+            ),
             "default: any segment"
         );
     }

@@ -23,7 +23,7 @@ pub fn section(t: &Tables) -> Section {
         let fitted = f.i64("customers_fitted").and_then(|v| v[i]);
         let ll = f.f64("log_likelihood").and_then(|v| v[i]);
         let reason = f.text_at("reason", i);
-        s.sub(format!("model-{i}"), model.clone());
+        let _ = writeln!(s.html, "<h3>{}</h3>", esc(&model));
         let _ = writeln!(
             s.html,
             "<p>{}{}; {} customers fitted; log-likelihood {}; time unit {}.{}</p>",
