@@ -859,8 +859,10 @@ mod tests {
         assert_ne!(e[1].target_rank, Some(1), "{e:?}");
         assert_eq!(e[0].target_rank, Some(1), "{e:?}");
         // and the default weights alone rank heavy first
-        let mut cfg = PositioningConfig::default();
-        cfg.below_base_last = false;
+        let cfg = PositioningConfig {
+            below_base_last: false,
+            ..PositioningConfig::default()
+        };
         let (e, _) = evaluate(&cfg, &s);
         assert_eq!(e[0].target_rank, Some(1), "{e:?}");
     }

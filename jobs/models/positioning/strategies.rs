@@ -424,7 +424,8 @@ mod tests {
     #[test]
     fn every_default_prescription_fires_on_its_profile() {
         let base = |k: &'static str, v: f64| (k, v, 1.0);
-        let cases: &[(&[(&str, f64, f64)], &str)] = &[
+        type Case<'a> = (&'a [(&'a str, f64, f64)], &'a str);
+        let cases: &[Case] = &[
             (
                 &[
                     base("avg_margin", 1.4),

@@ -12,10 +12,13 @@ use crate::report::svg::Axis;
 use crate::report::svg::lines::{Series, line_chart};
 use crate::report::table::{Cell, Table};
 
+/// A segment's (customer share, revenue share, customers) in one period.
+type Point = (Option<f64>, Option<f64>, Option<i64>);
+
 fn figure(o: &mut String, caption: &str, svg: &str) {
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<figure><figcaption>{}</figcaption>{svg}</figure>\n",
+        "<figure><figcaption>{}</figcaption>{svg}</figure>",
         esc(caption)
     );
 }
@@ -131,10 +134,7 @@ pub fn section(t: &Tables) -> Section {
         table.html()
     );
     // segments per scheme: share of customers and of revenue, one line per segment
-    let mut shares: BTreeMap<
-        String,
-        BTreeMap<String, Vec<(Option<f64>, Option<f64>, Option<i64>)>>,
-    > = BTreeMap::new();
+    let mut shares: BTreeMap<String, BTreeMap<String, Vec<Point>>> = BTreeMap::new();
     for (k, f) in t.history.iter().enumerate() {
         let Some(seg) = &f.segments else { continue };
         let n = seg.len();
@@ -164,7 +164,7 @@ pub fn section(t: &Tables) -> Section {
         );
         // a segment absent in a period had no customers then: its share is 0
         let present = |k: usize| t.history[k].segments.is_some();
-        let series = |pick: fn(&(Option<f64>, Option<f64>, Option<i64>)) -> Option<f64>| {
+        let series = |pick: fn(&Point) -> Option<f64>| {
             lines
                 .iter()
                 .map(|(seg, v)| Series {
@@ -181,14 +181,10 @@ pub fn section(t: &Tables) -> Section {
         for (what, pick, column) in [
             (
                 "customers",
-                (|x: &(Option<f64>, Option<f64>, Option<i64>)| x.0) as fn(&_) -> _,
+                (|x: &Point| x.0) as fn(&_) -> _,
                 "customer_share",
             ),
-            (
-                "revenue",
-                |x: &(Option<f64>, Option<f64>, Option<i64>)| x.1,
-                "revenue_share",
-            ),
+            ("revenue", |x: &Point| x.1, "revenue_share"),
         ] {
             let axis = Axis {
                 title: format!("share of {what} (%)"),
