@@ -16,6 +16,9 @@ pub fn section(t: &Tables) -> Section {
         s.html.push_str(&missing("The CLV model"));
         return s;
     };
+    let any_holdout = f
+        .f64("holdout_mae")
+        .is_some_and(|v| v.iter().any(Option::is_some));
     for i in 0..f.len() {
         let model = f.text_at("model", i);
         let converged = f.bool("converged").and_then(|v| v[i]);
@@ -64,7 +67,11 @@ pub fn section(t: &Tables) -> Section {
         let agg = f.f64("holdout_aggregate_error").and_then(|v| v[i]);
         let hc = f.i64("holdout_customers").and_then(|v| v[i]);
         if mae.is_none() && agg.is_none() {
-            s.html.push_str("<p>No holdout accuracy for this model: set <code>models.clv.holdout_days</code> to refit on the data before a holdout window and score it.</p>\n");
+            s.html.push_str(if any_holdout {
+                "<p>No holdout accuracy for this model (the holdout scores purchases, above).</p>\n"
+            } else {
+                "<p>No holdout accuracy: set <code>models.clv.holdout_days</code> to refit on the data before a holdout window and score it.</p>\n"
+            });
             continue;
         }
         let _ = writeln!(
