@@ -10,6 +10,8 @@
 //! <warehouse>/_locks/period=<P>.json                          the period's lock
 //! <warehouse>/_publish/period=<P>.json                        an interrupted publish's intent
 //! <warehouse>/_reports/period=<P>/index.html                  the period's report
+//! <warehouse>/_reports/runs/<run_id>/index.html               a failed run's report
+//! <warehouse>/_reports/index.html                             every report, listed
 //! <warehouse>/_backfills/<backfill_id>/backfill_results.json  a backfill's record
 //! <scratch>/<run_id>/attempt-<n>/                             landed extracts, materialised stages
 //! ```
@@ -187,6 +189,18 @@ impl Layout {
     /// The index page listing every period's report.
     pub fn report_index(&self) -> Path {
         self.warehouse.path_of("_reports/index.html")
+    }
+
+    /// The report of a run that failed (from its record), beside the periods' reports and
+    /// never in their place.
+    pub fn run_report(&self, run_id: &str) -> Path {
+        self.warehouse
+            .path_of(&format!("_reports/runs/{run_id}/index.html"))
+    }
+
+    /// The folder of every failed run's report.
+    pub fn run_reports(&self) -> Location {
+        self.warehouse.join("_reports/runs")
     }
 
     /// The record of a backfill.

@@ -69,7 +69,8 @@ enum Command {
     /// Generate sample data if absent, run its latest complete period locally, summarise.
     Demo(DemoArgs),
     /// Write the period's HTML report from its published tables:
-    /// `<warehouse>/_reports/period=<P>/index.html`.
+    /// `<warehouse>/_reports/period=<P>/index.html` (or, with --run-id, a failed run's report
+    /// from its record: `_reports/runs/<run_id>/index.html`), and the index of every report.
     Report(ReportArgs),
 }
 
@@ -78,8 +79,11 @@ struct ReportArgs {
     #[command(flatten)]
     job: JobArgs,
     /// The published period to report on (e.g. 2024-06 for the month grain).
+    #[arg(long, required_unless_present = "run_id", conflicts_with = "run_id")]
+    period: Option<String>,
+    /// A failed run to report on, from its run record.
     #[arg(long)]
-    period: String,
+    run_id: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -121,7 +125,8 @@ struct RunArgs {
     allow_empty: bool,
     #[command(flatten)]
     gates: GateArgs,
-    /// After a successful publish, write the period's HTML report (see `report`).
+    /// After a successful publish, write the period's HTML report (see `report`); after a
+    /// failed run, the failed run's report.
     #[arg(long)]
     report: bool,
     /// Where the SQL stages run: `local` (this process), `ballista` (a Ballista cluster; needs
@@ -376,6 +381,14 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         };
         summary[key] = serde_json::Value::String(value);
     }
+    if outcome.is_err() && a.report && !results.run_results.is_empty() {
+        // a failed run's report, from its record, beside (never over) the period's report
+        let (key, value) = match write_failed_report(&job, &results.run_id).await {
+            Ok(url) => ("report", url),
+            Err(e) => ("report_error", e.to_string()),
+        };
+        summary[key] = serde_json::Value::String(value);
+    }
     if let Err(e) = &outcome {
         eprintln_redacted!("error: {e}");
     }
@@ -490,13 +503,24 @@ fn cmd_plan(a: JobArgs) -> Result<i32> {
 
 /// Writes the report of `period` into the job's warehouse; returns its URL.
 async fn write_report(job: &Job, period: &str) -> Result<String> {
-    crm_pipeline::report::write_report(job.layout.warehouse(), period).await
+    crm_pipeline::report::write_report_with(job.layout.warehouse(), period, &job.spec.report).await
+}
+
+/// Writes the report of the failed run `run_id`; returns its URL.
+async fn write_failed_report(job: &Job, run_id: &str) -> Result<String> {
+    crm_pipeline::report::write_failed_report(job.layout.warehouse(), run_id, &job.spec.report)
+        .await
 }
 
 async fn cmd_report(a: ReportArgs) -> Result<i32> {
     let (cfg, _) = load(&a.job)?;
-    let period = Period::parse(cfg.spec.period.grain, &a.period)?;
-    let url = write_report(&cfg, &period.label()).await?;
+    let url = match (&a.period, &a.run_id) {
+        (Some(p), _) => {
+            write_report(&cfg, &Period::parse(cfg.spec.period.grain, p)?.label()).await?
+        }
+        (None, Some(id)) => write_failed_report(&cfg, id).await?,
+        (None, None) => return Err(Error::Usage("pass --period or --run-id".into())),
+    };
     println_redacted!("{url}");
     Ok(exit_code::SUCCESS)
 }
@@ -570,7 +594,11 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
         warehouse: Some(warehouse_dir.display().to_string()),
         vars: Vec::new(),
     };
-    let (cfg, text) = load(&job)?;
+    let (mut cfg, text) = load(&job)?;
+    // the report shows the CLV model's holdout accuracy: refit 90 days back and score them
+    if cfg.spec.models.clv.holdout_days == 0 {
+        cfg.spec.models.clv.holdout_days = 90;
+    }
     // the latest complete period of the sample history
     let end = Period::containing(cfg.spec.period.grain, manifest.end);
     let period = if end.is_complete() {
@@ -598,6 +626,9 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
         eprintln_redacted!("error: {e}");
         println_redacted!("{}", prev_results.summary());
         return Ok(e.exit_code());
+    }
+    if let Err(e) = write_report(&cfg, &prev_results.period).await {
+        eprintln_redacted!("  report of {}: not written: {e}", prev_results.period);
     }
     eprintln_redacted!(
         "running period {} (as of {}) ...",

@@ -64,6 +64,9 @@ pub struct JobSpec {
     /// The publish gate: what a run must satisfy before it may replace a published period.
     #[serde(default)]
     pub gate: GateConfig,
+    /// Settings of the HTML reports (currency, trends).
+    #[serde(default)]
+    pub report: crate::report::ReportConfig,
     /// Per-bucket object-store options (`s3://bucket: {aws_endpoint: ..., ...}`, object_store's
     /// keys), which replace the environment for that bucket. Values may use `${env:VAR}`;
     /// options that can carry a secret must.
@@ -153,6 +156,7 @@ impl JobSpec {
             .validate()
             .map_err(|(k, m)| self.err(&format!("gate.{k}"), m))?;
         self.models.validate().map_err(at)?;
+        self.report.validate().map_err(|m| self.err("report", m))?;
         for (i, c) in self.checks.iter().enumerate() {
             c.validate()
                 .map_err(|m| self.err(&format!("checks[{i}]"), m))?;

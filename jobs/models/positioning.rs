@@ -1,23 +1,34 @@
 //! Market positioning (DOMAIN.md section 7): evaluate each scheme's segments as target markets,
-//! choose targets and attach a marketing mix from a configurable rulebook. Reads segment_summary,
-//! writes `positioning` (one row per scheme and segment).
+//! choose targets and attach a marketing mix from a rulebook that reads the segments' names and
+//! profiles. Reads segment_summary, writes `positioning` (one row per scheme and segment).
 //!
 //! Per scheme, over its classified segments (`unclassified` is never a target):
-//! - the positioning map: `x_axis` and `y_axis` name segment_summary columns (default the price
-//!   level paid relative to list price, and the average CLV); both names are recorded per row;
+//! - the positioning map: `y_axis` names a segment_summary column (default the average CLV);
+//!   `x_axis` names one too, or is `auto` (the default): per scheme, the candidate of
+//!   `x_axis_candidates` whose values spread the segments most (coefficient of variation across
+//!   the classified segments), so the map does not pile every bubble onto one price index. The
+//!   axis used is written in every row and the spreads are in the run results;
 //! - component scores, each min-max normalised to 0-1 across the scheme's segments (0.5 for all
 //!   when the segments do not differ or the input is missing): size (customer share), growth
-//!   (growth versus the previous period), profitability (margin per customer), distinctness (the
-//!   distance of the segment's standardised profile over `distinctness_metrics` from the scheme's
-//!   average segment) and response (campaign response rate);
-//! - attractiveness = the weighted mean of the scores (`weights`);
+//!   (growth versus the previous period), profitability (margin per customer), value (average
+//!   CLV), distinctness (the distance of the segment's standardised profile over
+//!   `distinctness_metrics` from the scheme's average segment) and response (campaign response
+//!   rate);
+//! - attractiveness = the weighted mean of the scores (`weights`; the defaults weigh the value a
+//!   segment earns and will earn twice as much as its size, and growth, distinctness and response
+//!   half as much, docs/segments.md says why);
 //! - targets: the `top_n` most attractive segments, or those at or above `min_attractiveness`
 //!   (`target_mode`), among segments holding at least `min_customer_share` of customers and
-//!   earning more than `min_avg_margin` per customer (unknown margin: eligible). Choosing
-//!   every segment (too broad) or none (too narrow) is the documents' named failure: it is kept
-//!   but written in `note` and raised as a run warning;
-//! - strategies: the first rule of `strategies` matching the scheme and segment gives product,
-//!   price, channel, promotion and action.
+//!   earning more than `min_avg_margin` per customer (unknown margin: eligible). A segment whose
+//!   average CLV and margin per customer are both below the scheme's base (`below_base`) ranks
+//!   after every segment that is not (`below_base_last`, default true; false lets the weights
+//!   alone decide). Choosing every segment (too broad) or none (too narrow) is the documents'
+//!   named failure: it is kept but written in `note` and raised as a run warning;
+//! - strategies: the first rule matching the segment's scheme, name and profile gives product,
+//!   price, channel, promotion and action ([`strategies`]); the configured rules come first,
+//!   then the built-in defaults, and the rule that fired is written in `strategy_rule`.
+
+pub mod strategies;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +39,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use serde::Deserialize;
 
+pub use self::strategies::{Condition, Profile, StrategyRule, default_rules};
 use super::segments::UNCLASSIFIED;
 use super::table::Table;
 use super::{Model, ModelInputs, ModelOutputs};
@@ -41,32 +53,56 @@ pub struct Weights {
     #[serde(default = "one")]
     pub size: f64,
     /// Growth versus the previous period.
-    #[serde(default = "one")]
+    #[serde(default = "half")]
     pub growth: f64,
     /// Margin per customer.
-    #[serde(default = "one")]
+    #[serde(default = "two")]
     pub profitability: f64,
+    /// Average CLV.
+    #[serde(default = "two")]
+    pub value: f64,
     /// Distinct profile.
-    #[serde(default = "one")]
+    #[serde(default = "half")]
     pub distinctness: f64,
     /// Campaign response.
-    #[serde(default = "one")]
+    #[serde(default = "half")]
     pub response: f64,
 }
 
 fn one() -> f64 {
     1.0
 }
+fn two() -> f64 {
+    2.0
+}
+fn half() -> f64 {
+    0.5
+}
 
 impl Default for Weights {
     fn default() -> Self {
         Self {
-            size: 1.0,
-            growth: 1.0,
-            profitability: 1.0,
-            distinctness: 1.0,
-            response: 1.0,
+            size: one(),
+            growth: half(),
+            profitability: two(),
+            value: two(),
+            distinctness: half(),
+            response: half(),
         }
+    }
+}
+
+impl Weights {
+    /// In score order: size, growth, profitability, value, distinctness, response.
+    pub fn as_array(&self) -> [f64; 6] {
+        [
+            self.size,
+            self.growth,
+            self.profitability,
+            self.value,
+            self.distinctness,
+            self.response,
+        ]
     }
 }
 
@@ -80,46 +116,19 @@ pub enum TargetMode {
     Threshold,
 }
 
-/// One strategy rule: matches a scheme (any when absent) and segments (`"*"` for any).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StrategyRule {
-    /// The scheme it applies to (any when absent).
-    #[serde(default)]
-    pub scheme: Option<String>,
-    /// The segments it applies to.
-    pub segments: Vec<String>,
-    /// Product strategy.
-    #[serde(default)]
-    pub product: Option<String>,
-    /// Price strategy.
-    #[serde(default)]
-    pub price: Option<String>,
-    /// Channel strategy.
-    #[serde(default)]
-    pub channel: Option<String>,
-    /// Promotion strategy.
-    #[serde(default)]
-    pub promotion: Option<String>,
-    /// The action.
-    #[serde(default)]
-    pub action: Option<String>,
-}
-
-impl StrategyRule {
-    fn matches(&self, scheme: &str, segment: &str) -> bool {
-        self.scheme.as_deref().is_none_or(|s| s == scheme)
-            && self.segments.iter().any(|s| s == "*" || s == segment)
-    }
-}
+/// `x_axis: auto`: the candidate that spreads the segments most, per scheme.
+pub const AUTO: &str = "auto";
 
 /// Settings of positioning (`models.positioning`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PositioningConfig {
-    /// segment_summary column on the map's x axis.
+    /// segment_summary column on the map's x axis, or `auto`.
     #[serde(default = "default_x")]
     pub x_axis: String,
+    /// The columns `auto` chooses from, in order of preference on ties.
+    #[serde(default = "default_x_candidates")]
+    pub x_axis_candidates: Vec<String>,
     /// segment_summary column on the map's y axis.
     #[serde(default = "default_y")]
     pub y_axis: String,
@@ -144,13 +153,27 @@ pub struct PositioningConfig {
     /// A target's margin per customer must exceed this (unprofitable segments are not targets).
     #[serde(default)]
     pub min_avg_margin: f64,
-    /// The strategy rulebook, first match wins.
+    /// Segments below the base on both average CLV and margin rank after all others.
+    #[serde(default = "yes")]
+    pub below_base_last: bool,
+    /// The strategy rulebook, first match wins; the built-in defaults follow it.
     #[serde(default)]
     pub strategies: Vec<StrategyRule>,
 }
 
 fn default_x() -> String {
-    "avg_price_index".into()
+    AUTO.into()
+}
+fn default_x_candidates() -> Vec<String> {
+    [
+        "avg_price_index",
+        "avg_order_value",
+        "avg_discount_line_share",
+        "avg_premium_line_share",
+        "avg_new_product_line_share",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 fn default_y() -> String {
     "avg_clv".into()
@@ -179,11 +202,15 @@ fn default_min_attr() -> f64 {
 fn default_min_share() -> f64 {
     0.02
 }
+fn yes() -> bool {
+    true
+}
 
 impl Default for PositioningConfig {
     fn default() -> Self {
         Self {
             x_axis: default_x(),
+            x_axis_candidates: default_x_candidates(),
             y_axis: default_y(),
             weights: Weights::default(),
             distinctness_metrics: default_distinct(),
@@ -192,22 +219,16 @@ impl Default for PositioningConfig {
             min_attractiveness: default_min_attr(),
             min_customer_share: default_min_share(),
             min_avg_margin: 0.0,
+            below_base_last: true,
             strategies: Vec::new(),
         }
     }
 }
 
 impl PositioningConfig {
-    /// Non-negative weights with a positive sum, sensible target settings.
+    /// Non-negative weights with a positive sum, sensible target settings, complete rules.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        let w = &self.weights;
-        let all = [
-            w.size,
-            w.growth,
-            w.profitability,
-            w.distinctness,
-            w.response,
-        ];
+        let all = self.weights.as_array();
         if all.iter().any(|v| v.is_nan() || *v < 0.0) || all.iter().sum::<f64>() <= 0.0 {
             return Err("weights must be non-negative with a positive sum".into());
         }
@@ -219,15 +240,39 @@ impl PositioningConfig {
         {
             return Err("min_attractiveness and min_customer_share must be in [0, 1]".into());
         }
-        if let Some((i, _)) = self
-            .strategies
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.segments.is_empty())
-        {
-            return Err(format!("strategies[{i}]: segments must not be empty"));
+        if self.x_axis == AUTO && self.x_axis_candidates.is_empty() {
+            return Err("x_axis: auto needs at least one of x_axis_candidates".into());
+        }
+        for (i, r) in self.strategies.iter().enumerate() {
+            r.validate().map_err(|m| format!("strategies[{i}]: {m}"))?;
         }
         Ok(())
+    }
+
+    /// The rulebook as applied: the configured rules, then the built-in defaults.
+    pub fn rulebook(&self) -> Vec<StrategyRule> {
+        self.strategies
+            .iter()
+            .cloned()
+            .chain(default_rules())
+            .collect()
+    }
+
+    /// Every segment_summary column the configuration reads.
+    fn columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = vec![self.y_axis.clone()];
+        if self.x_axis == AUTO {
+            cols.extend(self.x_axis_candidates.iter().cloned());
+        } else {
+            cols.push(self.x_axis.clone());
+        }
+        cols.extend(self.distinctness_metrics.iter().cloned());
+        for r in self.rulebook() {
+            cols.extend(r.metrics().map(String::from));
+        }
+        cols.sort();
+        cols.dedup();
+        cols
     }
 }
 
@@ -279,13 +324,47 @@ pub fn distinctness(metrics: &[Vec<Option<f64>>]) -> Vec<Option<f64>> {
     sq.into_iter().map(|s| Some(s.sqrt())).collect()
 }
 
+/// The customer-weighted mean of `values` (segments with a known value and customers).
+pub fn base(values: &[Option<f64>], customers: &[Option<f64>]) -> Option<f64> {
+    let (mut sum, mut n) = (0.0, 0.0);
+    for (v, c) in values.iter().zip(customers) {
+        if let (Some(v), Some(c)) = (v, c)
+            && v.is_finite()
+            && *c > 0.0
+        {
+            sum += v * c;
+            n += c;
+        }
+    }
+    (n > 0.0).then(|| sum / n)
+}
+
+/// The coefficient of variation (population sd / |mean|) of the known values; None with fewer
+/// than two of them or a zero mean.
+pub fn spread(values: &[Option<f64>]) -> Option<f64> {
+    let known: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    if known.len() < 2 {
+        return None;
+    }
+    let mean = known.iter().sum::<f64>() / known.len() as f64;
+    let sd = (known.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / known.len() as f64).sqrt();
+    (mean.abs() > 0.0).then(|| sd / mean.abs())
+}
+
 /// One segment's evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluated {
-    /// Component scores: size, growth, profitability, distinctness, response.
-    pub scores: [f64; 5],
+    /// Component scores: size, growth, profitability, value, distinctness, response.
+    pub scores: [f64; 6],
     /// Weighted mean of the scores.
     pub attractiveness: f64,
+    /// Average CLV and margin per customer both below the scheme's base.
+    pub below_base: bool,
     /// Chosen as a target.
     pub is_target: bool,
     /// Rank among targets (1 = most attractive).
@@ -297,12 +376,16 @@ pub struct Evaluated {
 pub struct SchemeSegments {
     /// Segment names.
     pub segments: Vec<String>,
+    /// Customers.
+    pub customers: Vec<Option<f64>>,
     /// Customer shares.
     pub customer_share: Vec<Option<f64>>,
     /// Growth versus the previous period.
     pub growth: Vec<Option<f64>>,
     /// Margin per customer.
     pub avg_margin: Vec<Option<f64>>,
+    /// Average CLV.
+    pub avg_clv: Vec<Option<f64>>,
     /// Response rate.
     pub response: Vec<Option<f64>>,
     /// Distinctness metrics, one vector per metric.
@@ -319,25 +402,31 @@ pub fn evaluate(cfg: &PositioningConfig, s: &SchemeSegments) -> (Vec<Evaluated>,
     let size = normalise(&pick(&s.customer_share));
     let growth = normalise(&pick(&s.growth));
     let profit = normalise(&pick(&s.avg_margin));
+    let value = normalise(&pick(&s.avg_clv));
     let profile: Vec<Vec<Option<f64>>> = s.profile.iter().map(|m| pick(m)).collect();
     let distinct = normalise(&distinctness(&profile));
     let response = normalise(&pick(&s.response));
-    let w = &cfg.weights;
-    let weights = [
-        w.size,
-        w.growth,
-        w.profitability,
-        w.distinctness,
-        w.response,
-    ];
+    let weights = cfg.weights.as_array();
     let total: f64 = weights.iter().sum();
+    // the base: every customer of the scheme, unclassified included
+    let clv_base = base(&s.avg_clv, &s.customers);
+    let margin_base = base(&s.avg_margin, &s.customers);
+    let below = |v: Option<f64>, b: Option<f64>| matches!((v, b), (Some(v), Some(b)) if v < b);
     let mut out = vec![Evaluated::default(); s.segments.len()];
     for (k, &i) in idx.iter().enumerate() {
-        let scores = [size[k], growth[k], profit[k], distinct[k], response[k]];
+        let scores = [
+            size[k],
+            growth[k],
+            profit[k],
+            value[k],
+            distinct[k],
+            response[k],
+        ];
         let attractiveness = scores.iter().zip(&weights).map(|(s, w)| s * w).sum::<f64>() / total;
         out[i] = Evaluated {
             scores,
             attractiveness,
+            below_base: below(s.avg_clv[i], clv_base) && below(s.avg_margin[i], margin_base),
             ..Evaluated::default()
         };
     }
@@ -349,10 +438,11 @@ pub fn evaluate(cfg: &PositioningConfig, s: &SchemeSegments) -> (Vec<Evaluated>,
                 && s.avg_margin[i].is_none_or(|m| m > cfg.min_avg_margin)
         })
         .collect();
+    let demoted = |i: usize| cfg.below_base_last && out[i].below_base;
     eligible.sort_by(|&a, &b| {
-        out[b]
-            .attractiveness
-            .total_cmp(&out[a].attractiveness)
+        demoted(a)
+            .cmp(&demoted(b))
+            .then(out[b].attractiveness.total_cmp(&out[a].attractiveness))
             .then_with(|| s.segments[a].cmp(&s.segments[b]))
     });
     let chosen: Vec<usize> = match cfg.target_mode {
@@ -379,6 +469,37 @@ pub fn evaluate(cfg: &PositioningConfig, s: &SchemeSegments) -> (Vec<Evaluated>,
     (out, note)
 }
 
+/// The x axis of a scheme: the configured column, or under `auto` the candidate with the largest
+/// spread over the classified segments (ties and no spread at all: the first candidate), with
+/// every candidate's spread.
+pub fn choose_x_axis(
+    cfg: &PositioningConfig,
+    candidates: &[(&str, Vec<Option<f64>>)],
+) -> (String, BTreeMap<String, Option<f64>>) {
+    if cfg.x_axis != AUTO {
+        return (cfg.x_axis.clone(), BTreeMap::new());
+    }
+    let spreads: Vec<(&str, Option<f64>)> =
+        candidates.iter().map(|(c, v)| (*c, spread(v))).collect();
+    let mut best: Option<(&str, f64)> = None;
+    for (c, s) in &spreads {
+        if let Some(s) = s
+            && best.is_none_or(|(_, b)| *s > b)
+        {
+            best = Some((c, *s));
+        }
+    }
+    let chosen = best
+        .map(|(c, _)| c.to_string())
+        .or_else(|| cfg.x_axis_candidates.first().cloned())
+        .unwrap_or_default();
+    let rounded = spreads
+        .into_iter()
+        .map(|(c, s)| (c.to_string(), s.map(|v| (v * 1e6).round() / 1e6)))
+        .collect();
+    (chosen, rounded)
+}
+
 /// Computes the positioning table from segment_summary.
 pub struct PositioningModel {
     cfg: PositioningConfig,
@@ -389,6 +510,15 @@ impl PositioningModel {
     pub fn new(cfg: PositioningConfig) -> Self {
         Self { cfg }
     }
+}
+
+/// One output row: the summary row it describes, its evaluation and its scheme's choices.
+struct Row {
+    i: usize,
+    e: Evaluated,
+    note: Option<String>,
+    x_axis: String,
+    rule: usize,
 }
 
 impl Model for PositioningModel {
@@ -405,11 +535,8 @@ impl Model for PositioningModel {
     fn run(&self, inputs: &ModelInputs) -> Result<ModelOutputs> {
         let cfg = &self.cfg;
         let t = Table::new("segment_summary", inputs.table("segment_summary"))?;
-        for col in [&cfg.x_axis, &cfg.y_axis]
-            .into_iter()
-            .chain(&cfg.distinctness_metrics)
-        {
-            if !t.has(col) {
+        for col in cfg.columns() {
+            if !t.has(&col) {
                 return Err(Error::config(
                     "pipeline.yaml",
                     format!("models.positioning: segment_summary has no column `{col}`"),
@@ -419,16 +546,27 @@ impl Model for PositioningModel {
         let schemes = t.strings("scheme")?;
         let segments = t.strings("segment")?;
         let customers = t.i64("customers")?;
-        let (x, y) = (t.f64(&cfg.x_axis)?, t.f64(&cfg.y_axis)?);
+        let customers_f: Vec<Option<f64>> = customers.iter().map(|c| c.map(|v| v as f64)).collect();
+        let y = t.f64(&cfg.y_axis)?;
         let share = t.f64("customer_share")?;
         let growth = t.f64("growth_vs_previous")?;
         let margin = t.f64("avg_margin")?;
+        let clv = t.f64("avg_clv")?;
         let response = t.f64("response_rate")?;
         let profile: Vec<Vec<Option<f64>>> = cfg
             .distinctness_metrics
             .iter()
             .map(|m| t.f64(m))
             .collect::<Result<_>>()?;
+        let rulebook = cfg.rulebook();
+        // every numeric column a rule or the x axis may read, by name
+        let mut metrics: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+        for col in cfg.columns() {
+            metrics.insert(col.clone(), t.f64(&col)?);
+        }
+        for col in ["avg_margin", "avg_clv"] {
+            metrics.insert(col.into(), t.f64(col)?);
+        }
         // rows by scheme, segments in name order
         let mut by_scheme: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for i in 0..t.len() {
@@ -437,17 +575,25 @@ impl Model for PositioningModel {
                 .or_default()
                 .push(i);
         }
-        let mut rows: Vec<(usize, Evaluated, Option<String>)> = Vec::with_capacity(t.len());
+        let mut rows: Vec<Row> = Vec::with_capacity(t.len());
         let mut warnings = Vec::new();
         let mut report = serde_json::Map::new();
         for (scheme, mut idx) in by_scheme {
             idx.sort_by(|&a, &b| segments.value(a).cmp(segments.value(b)));
             let pick = |v: &[Option<f64>]| idx.iter().map(|&i| v[i]).collect::<Vec<_>>();
+            let classified = |v: &[Option<f64>]| {
+                idx.iter()
+                    .filter(|&&i| segments.value(i) != UNCLASSIFIED)
+                    .map(|&i| v[i])
+                    .collect::<Vec<_>>()
+            };
             let input = SchemeSegments {
                 segments: idx.iter().map(|&i| segments.value(i).to_string()).collect(),
+                customers: pick(&customers_f),
                 customer_share: pick(&share),
                 growth: pick(&growth),
                 avg_margin: pick(&margin),
+                avg_clv: pick(&clv),
                 response: pick(&response),
                 profile: profile.iter().map(|m| pick(m)).collect(),
             };
@@ -455,33 +601,73 @@ impl Model for PositioningModel {
             if let Some(n) = &note {
                 warnings.push(format!("positioning of scheme {scheme}: {n}"));
             }
+            let candidates: Vec<(&str, Vec<Option<f64>>)> = cfg
+                .x_axis_candidates
+                .iter()
+                .filter(|_| cfg.x_axis == AUTO)
+                .map(|c| (c.as_str(), classified(&metrics[c])))
+                .collect();
+            let (x_axis, spreads) = choose_x_axis(cfg, &candidates);
+            // the base of every metric: the customer-weighted mean over the scheme's segments
+            let bases: BTreeMap<&str, Option<f64>> = metrics
+                .iter()
+                .map(|(m, v)| (m.as_str(), base(&pick(v), &input.customers)))
+                .collect();
+            let mut fired = serde_json::Map::new();
+            for (&i, e) in idx.iter().zip(evaluated) {
+                let value = |m: &str| metrics.get(m).and_then(|v| v[i]);
+                let base_of = |m: &str| bases.get(m).copied().flatten();
+                let p = Profile {
+                    scheme: &scheme,
+                    segment: segments.value(i),
+                    value: &value,
+                    base: &base_of,
+                };
+                let rule = rulebook
+                    .iter()
+                    .position(|r| r.matches(&p))
+                    .unwrap_or(rulebook.len() - 1);
+                fired.insert(
+                    segments.value(i).to_string(),
+                    serde_json::json!(rulebook[rule].label()),
+                );
+                rows.push(Row {
+                    i,
+                    e,
+                    note: note.clone(),
+                    x_axis: x_axis.clone(),
+                    rule,
+                });
+            }
+            let targets: Vec<String> = rows
+                .iter()
+                .filter(|r| schemes.value(r.i) == scheme && r.e.is_target)
+                .map(|r| segments.value(r.i).to_string())
+                .collect();
             report.insert(
                 scheme.clone(),
                 serde_json::json!({
-                    "targets": idx.iter().zip(&evaluated).filter(|(_, e)| e.is_target)
-                        .map(|(&i, _)| segments.value(i).to_string()).collect::<Vec<_>>(),
+                    "targets": targets,
                     "note": note,
+                    "x_axis": x_axis,
+                    "x_axis_spread": spreads,
+                    "base": {"avg_clv": bases.get("avg_clv"), "avg_margin": bases.get("avg_margin")},
+                    "strategy_rule": fired,
                 }),
             );
-            for (&i, e) in idx.iter().zip(evaluated) {
-                rows.push((i, e, note.clone()));
-            }
         }
-        let rule = |i: usize| {
-            cfg.strategies
-                .iter()
-                .find(|r| r.matches(schemes.value(i), segments.value(i)))
-        };
-        let text = |f: fn(&StrategyRule) -> &Option<String>| -> StringArray {
+        let text = |k: usize| -> StringArray {
             rows.iter()
-                .map(|(i, _, _)| rule(*i).and_then(|r| f(r).clone()))
+                .map(|r| rulebook[r.rule].mix()[k].clone())
                 .collect()
         };
         let score =
-            |k: usize| -> Float64Array { rows.iter().map(|(_, e, _)| Some(e.scores[k])).collect() };
-        let value =
-            |v: &[Option<f64>]| -> Float64Array { rows.iter().map(|(i, _, _)| v[*i]).collect() };
-        let constant = |s: &str| StringArray::from_iter_values(rows.iter().map(|_| s));
+            |k: usize| -> Float64Array { rows.iter().map(|r| Some(r.e.scores[k])).collect() };
+        let value = |v: &[Option<f64>]| -> Float64Array { rows.iter().map(|r| v[r.i]).collect() };
+        let x_values: Float64Array = rows
+            .iter()
+            .map(|r| metrics.get(&r.x_axis).and_then(|v| v[r.i]))
+            .collect();
         let schema = Arc::new(Schema::new(vec![
             Field::new("scheme", DataType::Utf8, false),
             Field::new("segment", DataType::Utf8, false),
@@ -493,9 +679,11 @@ impl Model for PositioningModel {
             Field::new("size_score", DataType::Float64, true),
             Field::new("growth_score", DataType::Float64, true),
             Field::new("profitability_score", DataType::Float64, true),
+            Field::new("value_score", DataType::Float64, true),
             Field::new("distinctness_score", DataType::Float64, true),
             Field::new("response_score", DataType::Float64, true),
             Field::new("attractiveness", DataType::Float64, true),
+            Field::new("below_base", DataType::Boolean, false),
             Field::new("is_target", DataType::Boolean, false),
             Field::new("target_rank", DataType::Int32, true),
             Field::new("product_strategy", DataType::Utf8, true),
@@ -503,56 +691,58 @@ impl Model for PositioningModel {
             Field::new("channel_strategy", DataType::Utf8, true),
             Field::new("promotion_strategy", DataType::Utf8, true),
             Field::new("action", DataType::Utf8, true),
+            Field::new("strategy_rule", DataType::Utf8, true),
             Field::new("note", DataType::Utf8, true),
         ]));
         let batch = RecordBatch::try_new(
             schema,
             vec![
                 Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|(i, _, _)| schemes.value(*i)),
+                    rows.iter().map(|r| schemes.value(r.i)),
                 )),
                 Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|(i, _, _)| segments.value(*i)),
+                    rows.iter().map(|r| segments.value(r.i)),
                 )),
-                Arc::new(
-                    rows.iter()
-                        .map(|(i, _, _)| customers[*i])
-                        .collect::<Int64Array>(),
-                ),
-                Arc::new(constant(&cfg.x_axis)),
-                Arc::new(value(&x)),
-                Arc::new(constant(&cfg.y_axis)),
+                Arc::new(rows.iter().map(|r| customers[r.i]).collect::<Int64Array>()),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.x_axis.as_str()),
+                )),
+                Arc::new(x_values),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|_| cfg.y_axis.as_str()),
+                )),
                 Arc::new(value(&y)),
                 Arc::new(score(0)),
                 Arc::new(score(1)),
                 Arc::new(score(2)),
                 Arc::new(score(3)),
                 Arc::new(score(4)),
+                Arc::new(score(5)),
                 Arc::new(
                     rows.iter()
-                        .map(|(_, e, _)| Some(e.attractiveness))
+                        .map(|r| Some(r.e.attractiveness))
                         .collect::<Float64Array>(),
                 ),
                 Arc::new(
                     rows.iter()
-                        .map(|(_, e, _)| Some(e.is_target))
+                        .map(|r| Some(r.e.below_base))
                         .collect::<BooleanArray>(),
                 ),
                 Arc::new(
                     rows.iter()
-                        .map(|(_, e, _)| e.target_rank)
-                        .collect::<Int32Array>(),
+                        .map(|r| Some(r.e.is_target))
+                        .collect::<BooleanArray>(),
                 ),
-                Arc::new(text(|r| &r.product)),
-                Arc::new(text(|r| &r.price)),
-                Arc::new(text(|r| &r.channel)),
-                Arc::new(text(|r| &r.promotion)),
-                Arc::new(text(|r| &r.action)),
-                Arc::new(
-                    rows.iter()
-                        .map(|(_, _, n)| n.clone())
-                        .collect::<StringArray>(),
-                ),
+                Arc::new(rows.iter().map(|r| r.e.target_rank).collect::<Int32Array>()),
+                Arc::new(text(0)),
+                Arc::new(text(1)),
+                Arc::new(text(2)),
+                Arc::new(text(3)),
+                Arc::new(text(4)),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| rulebook[r.rule].label()),
+                )),
+                Arc::new(rows.iter().map(|r| r.note.clone()).collect::<StringArray>()),
             ],
         )
         .map_err(|e| Error::Internal(format!("positioning: {e}")))?;
@@ -572,11 +762,28 @@ mod tests {
         let n = segments.len();
         SchemeSegments {
             segments: segments.iter().map(|s| s.to_string()).collect(),
+            customers: share.iter().map(|v| Some(v * 1000.0)).collect(),
             customer_share: share.iter().map(|v| Some(*v)).collect(),
             growth: vec![None; n],
             avg_margin: margin.iter().map(|v| Some(*v)).collect(),
+            avg_clv: vec![None; n],
             response: vec![Some(0.1); n],
             profile: vec![margin.iter().map(|v| Some(*v)).collect()],
+        }
+    }
+
+    /// The pre-issue-13 weighting: every component counts once, value not at all.
+    fn equal_weights() -> PositioningConfig {
+        PositioningConfig {
+            weights: Weights {
+                size: 1.0,
+                growth: 1.0,
+                profitability: 1.0,
+                value: 0.0,
+                distinctness: 1.0,
+                response: 1.0,
+            },
+            ..PositioningConfig::default()
         }
     }
 
@@ -596,7 +803,7 @@ mod tests {
 
     #[test]
     fn top_n_targets_by_attractiveness_never_unclassified() {
-        let cfg = PositioningConfig::default();
+        let cfg = equal_weights();
         let s = scheme(
             &["a", "b", "c", UNCLASSIFIED],
             &[0.3, 0.2, 0.1, 0.4],
@@ -612,12 +819,52 @@ mod tests {
         // size: a = 1, c = 0 (min-max over the classified segments only)
         assert_eq!(e[0].scores[0], 1.0);
         assert_eq!(e[2].scores[0], 0.0);
-        // growth unknown: neutral for all
-        assert!(e.iter().take(3).all(|x| x.scores[1] == 0.5));
+        // growth and value unknown: neutral for all
+        assert!(
+            e.iter()
+                .take(3)
+                .all(|x| x.scores[1] == 0.5 && x.scores[3] == 0.5)
+        );
         for x in e.iter().take(3) {
-            let mean = x.scores.iter().sum::<f64>() / 5.0;
+            let w = cfg.weights.as_array();
+            let mean =
+                x.scores.iter().zip(&w).map(|(s, w)| s * w).sum::<f64>() / w.iter().sum::<f64>();
             assert!((x.attractiveness - mean).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn a_segment_below_the_base_on_clv_and_margin_is_not_ranked_first() {
+        // "light": the largest, most responsive, growing segment, but below the base on value
+        // (the usage `light` of issue 13)
+        let s = SchemeSegments {
+            segments: vec!["heavy".into(), "light".into(), "medium".into()],
+            customers: vec![Some(3782.0), Some(7562.0), Some(7562.0)],
+            customer_share: vec![Some(0.19), Some(0.38), Some(0.38)],
+            growth: vec![Some(0.028), Some(0.030), Some(0.029)],
+            avg_margin: vec![Some(57.8), Some(11.4), Some(24.6)],
+            avg_clv: vec![Some(80.0), Some(4.4), Some(15.3)],
+            response: vec![Some(0.093), Some(0.098), Some(0.095)],
+            profile: vec![vec![Some(80.0), Some(4.4), Some(15.3)]],
+        };
+        // equal weights without the rule: light wins on size, growth and response
+        let mut cfg = equal_weights();
+        cfg.below_base_last = false;
+        let (e, _) = evaluate(&cfg, &s);
+        assert_eq!(e[1].target_rank, Some(1), "{e:?}");
+        assert!(e[1].below_base && !e[0].below_base);
+        // the rule puts it after every segment that is not below the base
+        cfg.below_base_last = true;
+        let (e, _) = evaluate(&cfg, &s);
+        assert_ne!(e[1].target_rank, Some(1), "{e:?}");
+        assert_eq!(e[0].target_rank, Some(1), "{e:?}");
+        // and the default weights alone rank heavy first
+        let cfg = PositioningConfig {
+            below_base_last: false,
+            ..PositioningConfig::default()
+        };
+        let (e, _) = evaluate(&cfg, &s);
+        assert_eq!(e[0].target_rank, Some(1), "{e:?}");
     }
 
     #[test]
@@ -644,18 +891,42 @@ mod tests {
     }
 
     #[test]
-    fn first_matching_strategy_rule_wins() {
-        let rules: Vec<StrategyRule> = serde_yaml_ng::from_str(
-            "- {scheme: value_tier, segments: [high], action: VIP}\n- {segments: ['*'], action: review}\n",
-        )
-        .unwrap();
-        let find = |sc: &str, sg: &str| {
-            rules
-                .iter()
-                .find(|r| r.matches(sc, sg))
-                .and_then(|r| r.action.clone())
+    fn auto_x_axis_takes_the_candidate_that_spreads_the_segments() {
+        let cfg = PositioningConfig::default();
+        let flat = vec![Some(0.91), Some(0.915), Some(0.92)];
+        let wide = vec![Some(18.0), Some(35.0), Some(98.0)];
+        let (x, spreads) = choose_x_axis(
+            &cfg,
+            &[("avg_price_index", flat.clone()), ("avg_order_value", wide)],
+        );
+        assert_eq!(x, "avg_order_value");
+        assert!(spreads["avg_order_value"].unwrap() > spreads["avg_price_index"].unwrap());
+        // nothing to compare: the first candidate
+        let (x, _) = choose_x_axis(&cfg, &[("avg_order_value", vec![Some(1.0)])]);
+        assert_eq!(x, "avg_price_index");
+        // a fixed axis is kept
+        let fixed = PositioningConfig {
+            x_axis: "avg_price_index".into(),
+            ..PositioningConfig::default()
         };
-        assert_eq!(find("value_tier", "high").as_deref(), Some("VIP"));
-        assert_eq!(find("rfm", "high").as_deref(), Some("review"));
+        assert_eq!(choose_x_axis(&fixed, &[]).0, "avg_price_index");
+        assert_eq!(
+            base(&[Some(1.0), Some(4.0)], &[Some(3.0), Some(1.0)]),
+            Some(1.75)
+        );
+    }
+
+    #[test]
+    fn a_rule_without_a_whole_mix_is_a_configuration_error() {
+        let cfg = PositioningConfig {
+            strategies: serde_yaml_ng::from_str("- {segments: [a], action: x}").unwrap(),
+            ..PositioningConfig::default()
+        };
+        let err = cfg.validate().unwrap_err();
+        assert!(
+            err.starts_with("strategies[0]: rule `a` has no product"),
+            "{err}"
+        );
+        assert!(PositioningConfig::default().validate().is_ok());
     }
 }

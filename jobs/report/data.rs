@@ -1,19 +1,21 @@
 //! Reading what the report shows: the published partitions of one period, read back with
-//! DataFusion from any object store, and the run results of the run that published them.
-//! A table or column that is absent is `None`, so its section can say so instead of failing.
+//! DataFusion from any object store, and the run records, through [`crate::layout::Layout`]
+//! and [`crate::run::record`]. A table or column that is absent is `None`, so its section can
+//! say so instead of failing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::error::{EngineContext, Error, Result, StoreContext};
+use crate::layout::Layout;
+use crate::period::{Grain, Period};
+use crate::run::record::{self, RunResults};
+use crate::storage::Location;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
-
-use crate::error::{EngineContext, Error, Result, StoreContext};
-use crate::storage::Location;
 
 /// The columns of one table read back, whole (only the columns asked for and present).
 #[derive(Debug, Default)]
@@ -94,31 +96,67 @@ impl Frame {
     }
 }
 
+/// A period from its label, whatever the grain (`2024-06`, `2024-Q2`, `2024`).
+pub fn period_of(label: &str) -> Result<Period> {
+    [Grain::Month, Grain::Quarter, Grain::Year]
+        .iter()
+        .find_map(|g| Period::parse(*g, label).ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "`{label}` is not a period (2024-06, 2024-Q2 or 2024)"
+            ))
+        })
+}
+
+/// The periods with a published partition of any of `tables`, in order (labels of one grain
+/// sort in time order).
+pub async fn published_periods(layout: &Layout, tables: &[&str]) -> Result<Vec<String>> {
+    let mut periods = std::collections::BTreeSet::new();
+    for table in tables {
+        let dir = layout.table(table);
+        let listed = dir
+            .store()
+            .list_with_delimiter(Some(dir.prefix()))
+            .await
+            .at(dir.url())?;
+        for p in listed.common_prefixes {
+            if let Some(label) = p
+                .filename()
+                .and_then(|f| f.strip_prefix("period="))
+                .filter(|l| period_of(l).is_ok())
+            {
+                periods.insert(label.to_string());
+            }
+        }
+    }
+    Ok(periods.into_iter().collect())
+}
+
 /// The published partitions of one period in one warehouse.
 pub struct PublishedPeriod {
     ctx: SessionContext,
-    warehouse: Location,
-    period: String,
+    layout: Layout,
+    period: Period,
 }
 
 impl PublishedPeriod {
-    /// Reads `period`'s partitions of `warehouse`.
-    pub fn new(warehouse: &Location, period: &str) -> Self {
+    /// Reads `period`'s partitions of the warehouse of `layout`.
+    pub fn new(layout: &Layout, period: &Period) -> Self {
         let ctx = SessionContext::new();
+        let warehouse = layout.warehouse();
         if !warehouse.is_local() {
             ctx.register_object_store(&warehouse.root_url(), Arc::clone(warehouse.store()));
         }
         Self {
             ctx,
-            warehouse: warehouse.clone(),
-            period: period.to_string(),
+            layout: layout.clone(),
+            period: period.clone(),
         }
     }
 
     /// The period's partition folder of `table`.
     fn partition(&self, table: &str) -> Location {
-        self.warehouse
-            .join(&format!("{table}/period={}/", self.period))
+        self.layout.partition(table, &self.period)
     }
 
     /// Registers `table` when its partition holds Parquet files; false when it does not exist.
@@ -251,21 +289,27 @@ impl PublishedPeriod {
         ))
     }
 
-    /// The run results document of `run_id`, `None` when it is not in the warehouse.
-    pub async fn run_results(&self, run_id: &str) -> Result<Option<serde_json::Value>> {
-        let path = self
-            .warehouse
-            .path_of(&format!("_runs/{run_id}/run_results.json"));
-        let url = self.warehouse.url_of(&path);
-        match self.warehouse.store().get(&path).await {
-            Ok(r) => {
-                let bytes = r.bytes().await.at(&url)?;
-                serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                    Error::storage(&url, format!("the run results are not valid JSON: {e}"))
-                })
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(Error::store(&url, e)),
+    /// The record of `run_id`, `None` when it is not in the warehouse.
+    pub async fn run_results(&self, run_id: &str) -> Result<Option<RunResults>> {
+        record::read(&self.layout, run_id).await
+    }
+
+    /// Runs `sql` over `table` registered under its own name; `None` when the period has no
+    /// partition of it or a column the query names is absent.
+    pub async fn query(&self, table: &str, sql: &str, names: &[&str]) -> Result<Option<Frame>> {
+        if !self.register(table).await? {
+            return Ok(None);
         }
+        let df = match self.ctx.sql(sql).await {
+            Ok(df) => df,
+            // a column this period's partition does not have
+            Err(_) => return Ok(None),
+        };
+        let batches = df
+            .collect()
+            .await
+            .context(|| format!("report query on {table}: {sql}"))?;
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        Frame::from_batches(&names, &batches).map(Some)
     }
 }

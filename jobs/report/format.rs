@@ -65,6 +65,115 @@ pub fn percent(share: f64) -> String {
     }
 }
 
+/// A signed change with `decimals` decimals (`+1,234`, `-0.50`, `0`); "n/a" when not finite.
+pub fn signed(v: f64, decimals: usize) -> String {
+    let s = number(v, decimals);
+    if v.is_finite() && !s.starts_with('-') && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        format!("+{s}")
+    } else {
+        s
+    }
+}
+
+/// A change of a share in percentage points (`+1.2 pp`).
+pub fn points(delta: f64) -> String {
+    if delta.is_finite() {
+        format!("{} pp", signed(delta * 100.0, 1))
+    } else {
+        "n/a".into()
+    }
+}
+
+/// A relative change as a signed percentage (`+3.4%`); "n/a" when the base is zero.
+pub fn relative(now: f64, before: f64) -> String {
+    if before != 0.0 && now.is_finite() && before.is_finite() {
+        format!("{}%", signed((now / before - 1.0) * 100.0, 1))
+    } else {
+        "n/a".into()
+    }
+}
+
+/// A value for a CSV cell: floats in their shortest exact form, so the download keeps the
+/// table's full precision.
+pub fn raw(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        String::new()
+    }
+}
+
+/// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A `data:` URI of CSV text (percent-encoded UTF-8), for a download link that needs no script
+/// and no server.
+pub fn csv_data_uri(csv: &str) -> String {
+    let mut o = String::from("data:text/csv;charset=utf-8,");
+    for b in csv.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+/// An amount with its currency code when one is configured (`CNY 1,234`).
+pub fn money(v: f64, currency: Option<&str>) -> String {
+    match currency {
+        Some(c) if v.is_finite() => format!("{} {}", c, amount(v)),
+        _ => amount(v),
+    }
+}
+
+/// Whether a segment_summary column is a share or a rate (0-1), shown as a percentage.
+pub fn is_share(column: &str) -> bool {
+    column.ends_with("_share") || column.ends_with("_rate") || column == "stability"
+}
+
+/// A segment_summary column in words, with its unit: what axis titles and headers show.
+pub fn metric_title(column: &str, currency: Option<&str>) -> String {
+    let unit = |s: &str| match currency {
+        Some(c) => format!("{s} ({c})"),
+        None => s.to_string(),
+    };
+    match column {
+        "avg_clv" => unit("average CLV per customer"),
+        "median_clv" => unit("median CLV"),
+        "avg_margin" => unit("margin per customer to date"),
+        "avg_order_value" => unit("average order value"),
+        "revenue" => unit("revenue to date"),
+        "period_revenue" => unit("revenue in the period"),
+        "margin" => unit("margin to date"),
+        "clv_change" => unit("change of average CLV"),
+        "avg_price_index" => "price paid relative to list price (1 = list price)".into(),
+        "avg_discount_line_share" => "share of order lines bought on discount (%)".into(),
+        "avg_premium_line_share" => "share of order lines in premium tiers (%)".into(),
+        "avg_new_product_line_share" => "share of order lines of new products (%)".into(),
+        "repeat_purchase_rate" => "repeat purchases per purchase (%)".into(),
+        "retention_rate" => "retention of last period's buyers (%)".into(),
+        "response_rate" => "campaign response rate (%)".into(),
+        "complaint_rate" => "customers with a complaint (%)".into(),
+        "customer_share" => "share of customers (%)".into(),
+        "revenue_share" => "share of revenue (%)".into(),
+        "avg_orders" => "orders per buyer".into(),
+        "avg_recency_days" => "days since the last order".into(),
+        "avg_days_since_first_order" => "days since the first order".into(),
+        "growth_vs_previous" => "growth vs the previous period (%)".into(),
+        "nps" => "net promoter score".into(),
+        other if is_share(other) => format!("{} (%)", other.replace('_', " ")),
+        other => other.replace('_', " "),
+    }
+}
+
 /// An optional value, or an en dash when null.
 pub fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map(f).unwrap_or_else(|| "\u{2013}".into())
@@ -85,5 +194,15 @@ mod tests {
         assert_eq!(percent(0.1234), "12.3%");
         assert_eq!(amount(12.5), "12.50");
         assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(signed(3.0, 0), "+3");
+        assert_eq!(signed(-0.001, 2), "0.00");
+        assert_eq!(points(-0.012), "-1.2 pp");
+        assert_eq!(relative(110.0, 100.0), "+10.0%");
+        assert_eq!(csv_field("a, \"b\""), "\"a, \"\"b\"\"\"");
+        assert_eq!(
+            csv_data_uri("a b,1\n"),
+            "data:text/csv;charset=utf-8,a%20b%2C1%0A"
+        );
+        assert_eq!(raw(0.1), "0.1");
     }
 }

@@ -35,7 +35,21 @@ segments AS (
         CAST(sum(attributed_revenue) AS DOUBLE) / CAST(nullif(sum(contact_cost), 0) AS DOUBLE) AS marketing_roi,
         CAST(sum(interactions) AS DOUBLE) / count(*)                    AS interactions_per_customer,
         -- a decimal mean: a parallel float sum would differ in the last bits between runs
-        CAST(avg(CAST(price_index AS DECIMAL(18, 8))) AS DOUBLE)          AS avg_price_index
+        CAST(avg(CAST(price_index AS DECIMAL(18, 8))) AS DOUBLE)          AS avg_price_index,
+        -- the segment's profile, read by positioning's strategy rules (docs/segments.md): means
+        -- over the segment's buyers (customers with a completed order; the line shares and
+        -- recency are null for the others), decimal means for the same reason as above
+        CAST(sum(CASE WHEN orders > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS buyer_share,
+        CAST(sum(CASE WHEN period_orders > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS active_share,
+        CAST(sum(orders) AS DOUBLE) / nullif(sum(CASE WHEN orders > 0 THEN 1 ELSE 0 END), 0) AS avg_orders,
+        CAST(sum(CASE WHEN orders = 1 THEN 1 ELSE 0 END) AS DOUBLE)
+            / nullif(sum(CASE WHEN orders > 0 THEN 1 ELSE 0 END), 0)    AS one_order_share,
+        CAST(avg(recency_days) AS DOUBLE)                               AS avg_recency_days,
+        CAST(avg(CASE WHEN orders > 0 THEN arrow_cast(as_of, 'Int32') - arrow_cast(first_order_date, 'Int32') END) AS DOUBLE)
+                                                                        AS avg_days_since_first_order,
+        CAST(avg(CAST(discount_line_share AS DECIMAL(18, 8))) AS DOUBLE)  AS avg_discount_line_share,
+        CAST(avg(CAST(premium_line_share AS DECIMAL(18, 8))) AS DOUBLE)   AS avg_premium_line_share,
+        CAST(avg(CAST(new_product_line_share AS DECIMAL(18, 8))) AS DOUBLE) AS avg_new_product_line_share
     FROM labelled
     GROUP BY scheme, segment
 ),
@@ -141,7 +155,16 @@ SELECT
     tc.top_categories,
     cm.channel_mix,
     ab.age_band                                                         AS dominant_age_band,
-    rg.region                                                           AS dominant_region
+    rg.region                                                           AS dominant_region,
+    s.buyer_share,
+    s.active_share,
+    s.avg_orders,
+    s.one_order_share,
+    s.avg_recency_days,
+    s.avg_days_since_first_order,
+    s.avg_discount_line_share,
+    s.avg_premium_line_share,
+    s.avg_new_product_line_share
 FROM segments s
 JOIN totals t ON s.scheme = t.scheme
 LEFT JOIN previous.segment_summary p ON s.scheme = p.scheme AND s.segment = p.segment

@@ -344,13 +344,6 @@ async fn the_report_draws_in_chromium_with_the_numbers_of_the_tables() {
         "{} bytes",
         shot.len()
     );
-    if std::env::var("UPDATE_SCREENSHOT").as_deref() == Ok("1") {
-        std::fs::copy(&png, repo_file("docs/report.png")).unwrap();
-    }
-    // to look at the whole report: REPORT_COPY_TO=/some/file.html
-    if let Ok(to) = std::env::var("REPORT_COPY_TO") {
-        std::fs::copy(&page, to).unwrap();
-    }
 
     // what was drawn and shown, measured in the browser
     let checked = tmp.path().join("checked.html");
@@ -441,4 +434,382 @@ fn run_with_report_names_the_report_in_its_summary_line() {
     let url = summary["report"].as_str().expect("report in the summary");
     assert!(url.ends_with("_reports/period=2024-06/index.html"), "{url}");
     assert!(wh.join("_reports/period=2024-06/index.html").is_file());
+}
+
+/// Injected into a copy of a report: measures the axes, the bubble labels' boxes, the trend
+/// lines, the headline changes, the links and every table with its CSV download.
+const CHECK_MORE: &str = r#"<script>(function(){
+var all=function(q,el){return Array.prototype.slice.call((el||document).querySelectorAll(q));};
+var r={};
+r.axes=all("svg g.axis").map(function(g){return all("text.tick",g).map(function(t){return t.textContent;});});
+r.maps=all("svg.map").map(function(s){return all("text.bubble-label",s).map(function(t){var b=t.getBBox();return [t.textContent,b.x,b.y,b.width,b.height];});});
+r.series=all("svg.trend g.series").map(function(g){return [g.closest("svg").getAttribute("aria-label"),g.getAttribute("data-series"),all("circle.trend-point",g).map(function(c){return c.getAttribute("data-period");})];});
+r.cards={};all(".card .value").forEach(function(v){var c=document.getElementById(v.id+"-change");r.cards[v.id]=[v.textContent,c?c.textContent:null];});
+r.previous=(document.getElementById("previous-period")||{}).href||null;
+r.links=all("nav.links a").map(function(a){return a.href;});
+r.tables=all("table[data-csv]").map(function(t){var a=t.parentNode.querySelector("a.csv");return {name:t.getAttribute("data-csv"),head:all("thead th",t).map(function(h){return h.textContent;}),rows:all("tbody tr",t).map(function(tr){return all("td,th",tr).map(function(c){return c.textContent;});}),href:a?a.getAttribute("href"):null,download:a?a.getAttribute("download"):null};});
+r.failed=all(".failed-check").map(function(e){return e.textContent;});
+r.errors=window.__errors;
+var pre=document.createElement("pre");pre.id="check";pre.textContent=JSON.stringify(r);document.body.appendChild(pre);
+})();</script>"#;
+
+/// Opens a copy of `page` in Chromium with CHECK_MORE and returns what it measured.
+async fn measured(bin: &Path, page: &Path, tmp: &Path) -> serde_json::Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    // beside the original, so relative links resolve the same
+    let checked = page.with_file_name("checked.html");
+    let instrumented = html
+        .replacen("<head>", &format!("<head>{HOOK}"), 1)
+        .replacen("</body>", &format!("{CHECK_MORE}</body>"), 1);
+    std::fs::write(&checked, instrumented).unwrap();
+    let (dom, stderr) = run_chromium(bin, &["--dump-dom".into()], &checked).await;
+    std::fs::remove_file(&checked).unwrap();
+    let _ = tmp;
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console output: {console:?}");
+    let json = dom
+        .split("<pre id=\"check\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the check script did not run"));
+    let r: serde_json::Value = serde_json::from_str(&unescape(json)).unwrap();
+    assert_eq!(r["errors"], serde_json::json!([]), "script errors");
+    r
+}
+
+/// The text of a `data:text/csv` URI.
+fn csv_of(uri: &str) -> String {
+    let body = uri
+        .strip_prefix("data:text/csv;charset=utf-8,")
+        .expect("a CSV data URI");
+    let bytes = body.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&body[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// RFC 4180 records.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+/// A number as the page shows it ("1,234", "12.3%", "CNY 12.50", "+3") -> the value, with the
+/// precision it is shown at.
+fn shown_number(text: &str) -> Option<(f64, f64)> {
+    let t = text.trim().trim_start_matches("CNY ").replace(',', "");
+    let (t, scale) = match t.strip_suffix('%') {
+        Some(p) => (p.to_string(), 0.01),
+        None => (t, 1.0),
+    };
+    let v: f64 = t.parse().ok()?;
+    let decimals = t.split('.').nth(1).map_or(0, str::len) as i32;
+    Some((v * scale, 0.5 * 10f64.powi(-decimals) * scale + 1e-9))
+}
+
+async fn scalar_f64_at(wh: &Path, table: &str, period: &str, sql: &str) -> f64 {
+    let b = query(wh, table, period, sql).await;
+    b[0].column(0).as_primitive::<Float64Type>().value(0)
+}
+
+async fn scalar_i64_at(wh: &Path, table: &str, period: &str, sql: &str) -> i64 {
+    let b = query(wh, table, period, sql).await;
+    b[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_periods_trends_links_downloads_and_a_failed_run_in_chromium() {
+    let Some(bin) = chromium() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("chromium is missing and CI=true: run scripts/install-chromium.sh");
+        }
+        eprintln!("skipped: chromium is not installed (scripts/install-chromium.sh installs it)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    generate_local(&raw, 1500, 11).await;
+    let mut cfg = config(&raw, &wh);
+    cfg.models.clv.holdout_days = 90;
+    let loc = Location::parse(&wh.display().to_string()).unwrap();
+    let periods = ["2024-10", "2024-11", "2024-12"];
+    for p in periods {
+        run_period(&cfg, p, &format!("three-{p}")).await.1.unwrap();
+        report::write_report_with(&loc, p, &cfg.report)
+            .await
+            .unwrap();
+    }
+    let last = wh.join(report::report_path("2024-12"));
+    let published = std::fs::read(&last).unwrap();
+    // same warehouse, same bytes
+    assert_eq!(
+        report::render_with(&loc, "2024-12", &cfg.report)
+            .await
+            .unwrap()
+            .into_bytes(),
+        published
+    );
+
+    // a run of the last period that fails an error check: nothing published, its own report
+    let mut bad = cfg.clone();
+    bad.checks.push(
+        serde_yaml_ng::from_str(
+            "{table: customer_features, check: row_count, min: 100000000, name: enough customers}",
+        )
+        .unwrap(),
+    );
+    let (results, outcome) = run_period(&bad, "2024-12", "three-failed").await;
+    assert_eq!(outcome.unwrap_err().exit_code(), 3);
+    assert_eq!(results.status, "failed");
+    let url = report::write_failed_report(&loc, "three-failed", &cfg.report)
+        .await
+        .unwrap();
+    assert!(
+        url.ends_with("_reports/runs/three-failed/index.html"),
+        "{url}"
+    );
+    assert_eq!(
+        std::fs::read(&last).unwrap(),
+        published,
+        "the period's report stays"
+    );
+    let index = std::fs::read_to_string(wh.join("_reports/index.html")).unwrap();
+    for p in periods {
+        assert!(
+            index.contains(&format!("href=\"period={p}/index.html\"")),
+            "{p}"
+        );
+    }
+    assert!(index.contains("href=\"runs/three-failed/index.html\""));
+    let failed = measured(
+        &bin,
+        &wh.join("_reports/runs/three-failed/index.html"),
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(
+        failed["failed"],
+        serde_json::json!(["enough customers"]),
+        "{failed}"
+    );
+    let failed_html =
+        std::fs::read_to_string(wh.join("_reports/runs/three-failed/index.html")).unwrap();
+    assert!(failed_html.contains("exit code 3"), "the failure is named");
+
+    // the last period's report, measured in the browser
+    let r = measured(&bin, &last, tmp.path()).await;
+    // no two tick labels of an axis are equal
+    let axes = r["axes"].as_array().unwrap();
+    assert!(axes.len() > 20, "{}", axes.len());
+    for ticks in axes {
+        let t: Vec<&str> = ticks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut d = t.clone();
+        d.sort();
+        d.dedup();
+        assert_eq!(d.len(), t.len(), "repeated tick labels: {t:?}");
+    }
+    // no two bubble labels overlap, as the browser laid them out
+    let maps = r["maps"].as_array().unwrap();
+    assert_eq!(maps.len(), 9, "one map per scheme");
+    for labels in maps {
+        let b: Vec<(String, [f64; 4])> = labels
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let f = |i: usize| l[i].as_f64().unwrap();
+                (l[0].as_str().unwrap().to_string(), [f(1), f(2), f(3), f(4)])
+            })
+            .collect();
+        assert!(!b.is_empty());
+        for (i, (na, a)) in b.iter().enumerate() {
+            for (nb, c) in &b[i + 1..] {
+                let apart = a[0] + a[2] <= c[0] + 0.5
+                    || c[0] + c[2] <= a[0] + 0.5
+                    || a[1] + a[3] <= c[1] + 0.5
+                    || c[1] + c[3] <= a[1] + 0.5;
+                assert!(apart, "labels overlap: {na} {a:?} / {nb} {c:?}");
+            }
+        }
+    }
+    // the change figures equal the tables
+    let count = |p: &str| {
+        let wh = wh.clone();
+        let p = p.to_string();
+        async move { scalar_i64_at(&wh, "customer_value", &p, "SELECT count(*) FROM t").await }
+    };
+    let (now, before) = (count("2024-12").await, count("2024-11").await);
+    let card = &r["cards"]["headline-customers"];
+    assert_eq!(shown_count(card[0].as_str().unwrap()), now);
+    let change = card[1].as_str().unwrap();
+    assert!(change.ends_with("vs 2024-11"), "{change}");
+    assert_eq!(
+        change
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .replace(['+', ','], "")
+            .parse::<i64>()
+            .unwrap(),
+        now - before,
+        "{change}"
+    );
+    let avg = "SELECT CAST(avg(CAST(clv AS DECIMAL(38, 4))) AS DOUBLE) FROM t";
+    let dclv = scalar_f64_at(&wh, "customer_value", "2024-12", avg).await
+        - scalar_f64_at(&wh, "customer_value", "2024-11", avg).await;
+    let shown = r["cards"]["headline-avg-clv"][1].as_str().unwrap();
+    let (v, tol) = shown_number(shown.split_whitespace().next().unwrap()).unwrap();
+    assert!((v - dclv).abs() <= tol, "{shown} vs {dclv}");
+    // the previous report is linked and exists
+    let prev = r["previous"]
+        .as_str()
+        .expect("a link to the previous report");
+    let prev_path = PathBuf::from(prev.strip_prefix("file://").unwrap());
+    assert!(
+        prev_path.ends_with("_reports/period=2024-11/index.html"),
+        "{prev}"
+    );
+    assert!(prev_path.is_file());
+    for link in r["links"].as_array().unwrap() {
+        let p = PathBuf::from(link.as_str().unwrap().strip_prefix("file://").unwrap());
+        assert!(p.is_file(), "{link}");
+    }
+    // trend lines: one point per period
+    let series = r["series"].as_array().unwrap();
+    assert!(series.len() > 20, "{}", series.len());
+    for s in series {
+        assert_eq!(s[2], serde_json::json!(periods), "{} / {}", s[0], s[1]);
+    }
+    // every table downloads as CSV that parses and equals the table
+    let tables = r["tables"].as_array().unwrap();
+    assert!(tables.len() > 30, "{}", tables.len());
+    let mut numbers = 0;
+    for t in tables {
+        let name = t["name"].as_str().unwrap();
+        assert_eq!(t["download"], name, "{name}");
+        let csv = parse_csv(&csv_of(t["href"].as_str().unwrap()));
+        let head: Vec<&str> = t["head"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        assert_eq!(csv[0], head, "{name}");
+        let rows = t["rows"].as_array().unwrap();
+        assert_eq!(csv.len() - 1, rows.len(), "{name}");
+        for (row, line) in rows.iter().zip(&csv[1..]) {
+            let cells: Vec<&str> = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            assert_eq!(cells.len(), line.len(), "{name}: {cells:?} / {line:?}");
+            for (shown, raw) in cells.iter().zip(line) {
+                match (shown_number(shown), raw.parse::<f64>()) {
+                    (Some((v, tol)), Ok(x)) if !name.starts_with("migration") => {
+                        assert!(
+                            (v - x).abs() <= tol + 1e-9 * x.abs(),
+                            "{name}: {shown} vs {raw}"
+                        );
+                        numbers += 1;
+                    }
+                    _ if name.starts_with("migration") => {}
+                    _ if shown.trim() == "\u{2013}" || shown.is_empty() => {}
+                    _ if shown.contains(" ") && raw.parse::<f64>().is_ok() => {}
+                    _ => assert_eq!(shown, raw, "{name}"),
+                }
+            }
+        }
+    }
+    assert!(numbers > 500, "{numbers}");
+    // and the segments' download equals segment_summary
+    let seg = tables
+        .iter()
+        .find(|t| t["name"] == "segments_rfm8.csv")
+        .expect("the rfm8 figures");
+    let csv = parse_csv(&csv_of(seg["href"].as_str().unwrap()));
+    for line in &csv[1..] {
+        let sql = format!(
+            "SELECT customers FROM t WHERE scheme = 'rfm8' AND segment = '{}'",
+            line[0].replace('\'', "''")
+        );
+        assert_eq!(
+            line[1].parse::<i64>().unwrap(),
+            scalar_i64_at(&wh, "segment_summary", "2024-12", &sql).await
+        );
+        let sql = format!(
+            "SELECT previous_customers FROM t WHERE scheme = 'rfm8' AND segment = '{}'",
+            line[0].replace('\'', "''")
+        );
+        assert_eq!(
+            line[2].parse::<i64>().unwrap(),
+            scalar_i64_at(&wh, "segment_summary", "2024-12", &sql).await
+        );
+    }
+    // the holdout accuracy is shown
+    let html = String::from_utf8(published).unwrap();
+    assert!(html.contains("Holdout accuracy ("), "holdout");
+    // every target segment has a whole mix and the rule that fired
+    let missing = scalar_i64_at(
+        &wh,
+        "positioning",
+        "2024-12",
+        "SELECT count(*) FROM t WHERE is_target AND (product_strategy IS NULL OR price_strategy IS NULL \
+         OR channel_strategy IS NULL OR promotion_strategy IS NULL OR action IS NULL OR strategy_rule IS NULL)",
+    )
+    .await;
+    assert_eq!(missing, 0);
+
+    // the screenshot, of the report as written
+    let png = tmp.path().join("report.png");
+    run_chromium(
+        &bin,
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1280,2400".into(),
+            "--hide-scrollbars".into(),
+        ],
+        &last,
+    )
+    .await;
+    let shot = std::fs::read(&png).expect("chromium wrote the screenshot");
+    assert!(shot.starts_with(b"\x89PNG") && shot.len() > 20_000);
+    if std::env::var("UPDATE_SCREENSHOT").as_deref() == Ok("1") {
+        std::fs::copy(&png, repo_file("docs/report.png")).unwrap();
+    }
+    if let Ok(to) = std::env::var("REPORT_COPY_TO") {
+        std::fs::copy(&last, to).unwrap();
+    }
 }

@@ -290,7 +290,11 @@ async fn consecutive_periods_reconcile_migration_growth_and_stability() {
         &ctx,
         "SELECT count(*) FROM positioning_now
          WHERE (is_target AND segment = 'unclassified') OR attractiveness < 0 OR attractiveness > 1
-            OR action IS NULL OR x_axis <> 'avg_price_index' OR y_axis <> 'avg_clv'",
+            OR action IS NULL OR product_strategy IS NULL OR price_strategy IS NULL
+            OR channel_strategy IS NULL OR promotion_strategy IS NULL OR strategy_rule IS NULL
+            OR x_axis NOT IN ('avg_price_index', 'avg_order_value', 'avg_discount_line_share',
+                              'avg_premium_line_share', 'avg_new_product_line_share')
+            OR y_axis <> 'avg_clv'",
     )
     .await;
     assert_eq!(bad[0][0], "0");
