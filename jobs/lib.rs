@@ -8,6 +8,7 @@
 //! known ground truth.
 
 pub mod backfill;
+pub mod builtin;
 pub mod contract;
 pub mod engine;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod faults;
 pub mod generate;
 pub mod job;
 pub mod layout;
+pub mod logging;
 pub mod models;
 pub mod period;
 pub mod publish;

@@ -32,11 +32,15 @@ use crm_pipeline::storage::Location;
 
 /// Batch CRM data-warehouse job: raw CRM extracts in, customer features, lifetime value,
 /// segments and positioning out, as Hive-partitioned Parquet.
-///
-/// Exit codes: 0 success; 1 internal error; 2 configuration or usage error; 3 data-quality
-/// failure (nothing published); 4 source or storage failure (retrying may help).
 #[derive(Parser, Debug)]
-#[command(name = "crm-pipeline", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "crm-pipeline",
+    version,
+    about,
+    long_about = None,
+    max_term_width = 100,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,17 +52,42 @@ struct Cli {
     verbose: u8,
 }
 
+/// The exit codes, in every command's `--help` (README, "Exit codes").
+const EXIT_CODES: &str = "\
+The job definition: --config FILE (or CRM_PIPELINE_CONFIG); without it ./pipeline.yaml, else the
+job built into this binary (`crm-pipeline init DIR` writes it out to customise).
+
+Exit codes:
+  0  success: every output partition of the period was replaced, all tables together
+  1  internal error (a bug): nothing published
+  2  configuration or usage error (pipeline.yaml, SQL, checks, flags): retrying will not help
+  3  data-quality failure or a refused publish gate: nothing published, retrying will not help
+  4  a source or the warehouse could not be read or written, or another run holds the period's
+     lock: retry later
+The last line on stdout is a one-line JSON summary.";
+
 #[derive(Copy, Clone, Debug, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
 }
 
+impl LogFormat {
+    fn lib(self) -> crm_pipeline::logging::LogFormat {
+        match self {
+            LogFormat::Text => crm_pipeline::logging::LogFormat::Text,
+            LogFormat::Json => crm_pipeline::logging::LogFormat::Json,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Compute one period and publish its partitions.
+    #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
     /// Run every period of a range, one idempotent run per period (resumable).
+    #[command(after_help = EXIT_CODES)]
     Backfill(BackfillArgs),
     /// Check the job definition, the SQL stages and the sources' headers without running.
     Validate(JobArgs),
@@ -68,10 +97,19 @@ enum Command {
     Generate(GenerateArgs),
     /// Generate sample data if absent, run its latest complete period locally, summarise.
     Demo(DemoArgs),
+    /// Write the built-in job definition (pipeline.yaml and sql/) into a folder, to customise.
+    Init(InitArgs),
     /// Write the period's HTML report from its published tables:
     /// `<warehouse>/_reports/period=<P>/index.html` (or, with --run-id, a failed run's report
     /// from its record: `_reports/runs/<run_id>/index.html`), and the index of every report.
     Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// The folder to write the job definition into (created; existing files are never
+    /// overwritten).
+    dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -88,14 +126,9 @@ struct ReportArgs {
 
 #[derive(Args, Debug, Clone)]
 struct JobArgs {
-    /// The job definition.
-    #[arg(
-        short,
-        long,
-        default_value = "pipeline.yaml",
-        env = "CRM_PIPELINE_CONFIG"
-    )]
-    config: PathBuf,
+    /// The job definition (default: ./pipeline.yaml if there is one, else the built-in job).
+    #[arg(short, long, env = "CRM_PIPELINE_CONFIG")]
+    config: Option<PathBuf>,
     /// Location of the raw extracts (sets `${raw}`).
     #[arg(long)]
     raw: Option<String>,
@@ -231,14 +264,14 @@ struct DemoArgs {
     /// Customers to generate when no sample data exists yet.
     #[arg(long, default_value_t = 20_000)]
     customers: u64,
-    /// The job definition.
-    #[arg(short, long, default_value = "pipeline.yaml")]
-    config: PathBuf,
+    /// The job definition (default: ./pipeline.yaml if there is one, else the built-in job).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.verbose);
+    crm_pipeline::logging::init(cli.log_format.lib(), cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -249,35 +282,23 @@ fn main() -> ExitCode {
             return ExitCode::from(exit_code::INTERNAL as u8);
         }
     };
-    let code = runtime.block_on(dispatch(cli.command));
+    let code = runtime.block_on(dispatch(cli.command, cli.log_format.lib()));
     ExitCode::from(code as u8)
 }
 
-fn init_logging(format: LogFormat, verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn",
-        1 => "info,datafusion=warn",
-        _ => "debug,datafusion=info",
-    };
-    let filter =
-        EnvFilter::try_from_env("CRM_PIPELINE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(crm_pipeline::redact::RedactingStderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .compact()
-            .init(),
-    }
+/// Prints a command's error: a line for people, or a JSON log line in JSON mode.
+fn report_error(format: crm_pipeline::logging::LogFormat, e: &Error) {
+    let mut fields = serde_json::Map::new();
+    fields.insert("exit_code".into(), e.exit_code().into());
+    fields.insert("category".into(), e.category().into());
+    crm_pipeline::logging::line(format, "error", &format!("error: {e}"), fields);
 }
 
-async fn dispatch(command: Command) -> i32 {
+async fn dispatch(command: Command, format: crm_pipeline::logging::LogFormat) -> i32 {
     let result = match command {
-        Command::Run(a) => cmd_run(a).await,
-        Command::Backfill(a) => cmd_backfill(a).await,
+        Command::Run(a) => return cmd_run(a, format).await,
+        Command::Backfill(a) => cmd_backfill(a, format).await,
+        Command::Init(a) => cmd_init(a),
         Command::Validate(a) => cmd_validate(a).await,
         Command::Plan(a) => cmd_plan(a),
         Command::Generate(a) => cmd_generate(a).await,
@@ -287,10 +308,22 @@ async fn dispatch(command: Command) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln_redacted!("error: {e}");
+            report_error(format, &e);
             e.exit_code()
         }
     }
+}
+
+fn cmd_init(a: InitArgs) -> Result<i32> {
+    let files = crm_pipeline::builtin::write_to(&a.dir)?;
+    eprintln_redacted!(
+        "wrote the job definition into {} ({} files): edit pipeline.yaml and the SQL under sql/, then
+  cd {} && crm-pipeline validate --raw <your extracts> --warehouse <your warehouse>",
+        a.dir.display(),
+        files.len(),
+        a.dir.display()
+    );
+    Ok(exit_code::SUCCESS)
 }
 
 /// The job definition of the command line: read, parsed and resolved once, with the flags'
@@ -317,18 +350,66 @@ fn load_with(
             .ok_or_else(|| Error::Usage(format!("--var `{v}` must be NAME=VALUE")))?;
         o.vars.insert(k.trim().to_string(), val.to_string());
     }
-    let text = std::fs::read_to_string(&job.config).map_err(|e| {
-        Error::config(
-            job.config.display(),
-            format!("cannot read the job definition: {e}"),
-        )
-    })?;
     more(&mut o)?;
-    let spec = crm_pipeline::job::JobSpec::from_yaml(&text, &job.config, &o.vars)?;
+    // --config (or CRM_PIPELINE_CONFIG), else ./pipeline.yaml, else the built-in job
+    let file = job
+        .config
+        .clone()
+        .or_else(|| Some(PathBuf::from("pipeline.yaml")).filter(|p| p.is_file()));
+    let (spec, text) = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::config(
+                    path.display(),
+                    format!("cannot read the job definition: {e}"),
+                )
+            })?;
+            let spec = crm_pipeline::job::JobSpec::from_yaml(&text, &path, &o.vars)?;
+            (spec, text)
+        }
+        None => {
+            let spec = crm_pipeline::job::JobSpec::built_in(&o.vars)?;
+            (spec, crm_pipeline::builtin::PIPELINE_YAML.to_string())
+        }
+    };
     Ok((Job::resolve(spec, &o)?, text))
 }
 
-async fn cmd_run(a: RunArgs) -> Result<i32> {
+/// `run`: the last line on stdout is always the JSON summary, also when the job definition or
+/// the flags are refused before the run starts (orchestrators read it).
+async fn cmd_run(a: RunArgs, format: crm_pipeline::logging::LogFormat) -> i32 {
+    match run_command(a, format).await {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(format, &e);
+            let summary = serde_json::json!({
+                "status": "failed",
+                "exit_code": e.exit_code(),
+                "error": e.to_string(),
+            });
+            println_redacted!("{summary}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run_command(a: RunArgs, format: crm_pipeline::logging::LogFormat) -> Result<i32> {
+    if let Some(id) = &a.run_id
+        && (id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+    {
+        return Err(Error::Usage(format!(
+            "--run-id `{id}` may only use letters, digits, '.', '_' and '-' (it names folders in the warehouse)"
+        )));
+    }
+    // every log line of this process carries the run's id and period
+    let run_id = a.run_id.clone().unwrap_or_else(run::new_run_id);
+    crm_pipeline::logging::set_context("run_id", &run_id);
+    if let Some(p) = a.period.as_ref().or(a.as_of.as_ref()) {
+        crm_pipeline::logging::set_context("period", p);
+    }
     let (job, text) = load_with(&a.job, |o| {
         // checked as the engine block is: a flag that names no usable engine is a usage error
         let mut flags = crm_pipeline::engine::EngineConfig::default();
@@ -345,19 +426,10 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         (None, Some(d)) => Period::from_as_of(grain, d)?,
         (None, None) => return Err(Error::Usage("pass --period or --as-of".into())),
     };
-    if let Some(id) = &a.run_id
-        && (id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
-    {
-        return Err(Error::Usage(format!(
-            "--run-id `{id}` may only use letters, digits, '.', '_' and '-' (it names folders in the warehouse)"
-        )));
-    }
+    crm_pipeline::logging::set_context("period", &period.label());
     let opts = RunOptions {
         period,
-        run_id: a.run_id.clone().unwrap_or_else(run::new_run_id),
+        run_id,
         allow_empty: a.allow_empty,
         allow: a.gates.allowances(),
         command: std::env::args().collect(),
@@ -365,6 +437,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         previous_ready: None,
     };
     let (results, outcome) = run::run(&job, &opts).await;
+    crm_pipeline::logging::finish_progress();
     let mut summary = results.summary();
     if outcome.is_ok() && a.report {
         // the tables are published whatever happens to the report: a failed report is a
@@ -390,7 +463,7 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         summary[key] = serde_json::Value::String(value);
     }
     if let Err(e) = &outcome {
-        eprintln_redacted!("error: {e}");
+        report_error(format, e);
     }
     println_redacted!("{summary}");
     Ok(outcome
@@ -398,9 +471,11 @@ async fn cmd_run(a: RunArgs) -> Result<i32> {
         .unwrap_or_else(|e| e.exit_code()))
 }
 
-async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
+async fn cmd_backfill(a: BackfillArgs, format: crm_pipeline::logging::LogFormat) -> Result<i32> {
     use crm_pipeline::backfill::{self, BackfillOptions, Progress, Selection};
     let (cfg, text) = load(&a.job)?;
+    let backfill_id = backfill::new_backfill_id();
+    crm_pipeline::logging::set_context("backfill_id", &backfill_id);
     let opts = BackfillOptions {
         from: Period::parse(cfg.spec.period.grain, &a.from)?,
         to: Period::parse(cfg.spec.period.grain, &a.to)?,
@@ -412,21 +487,23 @@ async fn cmd_backfill(a: BackfillArgs) -> Result<i32> {
         },
         allow_empty: a.allow_empty,
         allow: a.gates.allowances(),
-        backfill_id: backfill::new_backfill_id(),
+        backfill_id,
         command: std::env::args().collect(),
         config_text: text,
-        progress: if std::io::stderr().is_terminal() {
-            Progress::Bar
-        } else {
-            Progress::Lines
+        progress: match format {
+            crm_pipeline::logging::LogFormat::Json => Progress::Json,
+            _ if std::io::stderr().is_terminal() => Progress::Bar,
+            _ => Progress::Lines,
         },
     };
+    // the backfill draws its own progress, per period
+    crm_pipeline::logging::suppress_run_progress();
     let (results, outcome) = backfill::backfill(Arc::new(cfg), &opts).await;
-    if !results.periods.is_empty() {
+    if !results.periods.is_empty() && format == crm_pipeline::logging::LogFormat::Text {
         eprint!("\n{}", crm_pipeline::redact::redact(&results.table()));
     }
     if let Err(e) = &outcome {
-        eprintln_redacted!("error: {e}");
+        report_error(format, e);
     }
     println_redacted!("{}", results.summary());
     Ok(results.exit_code)

@@ -165,42 +165,6 @@ pub fn mask_personal(value: &str) -> String {
     }
 }
 
-/// A `MakeWriter` for the log subscriber that redacts every log line before it reaches stderr.
-#[derive(Clone, Copy, Default)]
-pub struct RedactingStderr;
-
-/// One log event's text, redacted and written whole when dropped.
-pub struct RedactingLine {
-    buf: Vec<u8>,
-}
-
-impl std::io::Write for RedactingLine {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for RedactingLine {
-    fn drop(&mut self) {
-        use std::io::Write;
-        let text = redact(&String::from_utf8_lossy(&self.buf));
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
-    type Writer = RedactingLine;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        RedactingLine { buf: Vec::new() }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

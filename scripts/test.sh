@@ -14,3 +14,7 @@ scripts/install-chromium.sh   # headless browser for the report test
 cargo test --locked --benches --no-run
 # unit tests (library) and the integration test binary
 cargo test --locked --lib --bins --tests "$@"
+# the Airflow DAGs on real Apache Airflow 3 and 2 (venvs from PyPI), with the binary just built
+if [[ $# -eq 0 ]]; then
+  CRM_PIPELINE_BIN="$PWD/target/debug/crm-pipeline" scripts/test-airflow.sh
+fi

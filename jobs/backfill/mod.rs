@@ -37,6 +37,8 @@ pub enum Progress {
     Bar,
     /// One plain line on stderr per period finished (for logs).
     Lines,
+    /// One JSON log line per period finished (`--log-format json`).
+    Json,
     /// Nothing (tests, libraries).
     Silent,
 }
@@ -93,7 +95,14 @@ pub async fn backfill(job: Arc<Job>, opts: &BackfillOptions) -> (BackfillResults
         backfill_results: layout.url_of(&layout.backfill_record(&opts.backfill_id)),
     };
     let shared = Arc::new(Mutex::new(results.clone()));
-    let outcome = execute(Arc::clone(&job), opts, Arc::clone(&shared)).await;
+    let span = tracing::span!(
+        tracing::Level::ERROR,
+        "backfill",
+        backfill_id = %opts.backfill_id
+    );
+    let outcome =
+        tracing::Instrument::instrument(execute(Arc::clone(&job), opts, Arc::clone(&shared)), span)
+            .await;
     results = shared.lock().await.clone();
     results.seconds = started.elapsed().as_secs_f64();
     if let Err(e) = &outcome {
@@ -191,6 +200,7 @@ async fn execute(
         }
         let (job, shared, bar) = (Arc::clone(&job), Arc::clone(&shared), bar.clone());
         let (progress, layout) = (opts.progress, layout.clone());
+        let backfill_id = opts.backfill_id.clone();
         tasks.spawn(async move {
             // the run's future is not `Send`; each run drives it on its own blocking thread,
             // so runs still compute in parallel
@@ -219,7 +229,7 @@ async fn execute(
                 error: outcome.as_ref().err().map(ToString::to_string),
                 run_results: Some(res.run_results.clone()),
             };
-            let line = crate::redact::redact(&format!(
+            let line = format!(
                 "backfill: period {} {} in {:.1}s (run {}){}",
                 status.period,
                 status.status,
@@ -230,13 +240,32 @@ async fn execute(
                     .as_ref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
-            ));
+            );
             match (&bar, progress) {
                 (Some(bar), _) => {
-                    bar.println(line);
+                    bar.println(crate::redact::redact(&line));
                     bar.inc(1);
                 }
-                (None, Progress::Lines) => eprintln!("{line}"),
+                (None, Progress::Lines | Progress::Json) => {
+                    let format = if progress == Progress::Json {
+                        crate::logging::LogFormat::Json
+                    } else {
+                        crate::logging::LogFormat::Text
+                    };
+                    let mut fields = serde_json::Map::new();
+                    fields.insert("backfill_id".into(), backfill_id.clone().into());
+                    fields.insert("run_id".into(), res.run_id.clone().into());
+                    fields.insert("period".into(), status.period.clone().into());
+                    fields.insert("status".into(), status.status.clone().into());
+                    fields.insert("exit_code".into(), status.exit_code.into());
+                    fields.insert("seconds".into(), status.seconds.into());
+                    let level = if status.status == "success" {
+                        "info"
+                    } else {
+                        "error"
+                    };
+                    crate::logging::line(format, level, &line, fields);
+                }
                 _ => {}
             }
             let mut r = shared.lock().await;

@@ -276,7 +276,7 @@ async fn land_source(
                 name,
                 location,
                 format!(
-                    "no such file or folder (or it holds no files); check `sources.{name}.location` in pipeline.yaml or the --raw location"
+                    "no such file or folder (or it holds no files); check `sources.{name}.location` in the job definition or the --raw location"
                 ),
             ));
         }

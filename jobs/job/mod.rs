@@ -8,7 +8,7 @@ pub mod spec;
 pub mod vars;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::engine::{EngineKind, EngineSettings};
 use crate::error::{Error, Result};
@@ -171,10 +171,19 @@ impl Job {
         self.sources.iter().find(|s| s.name == name)
     }
 
-    /// The folder holding the SQL stages (relative to the definition's file).
-    pub fn sql_dir(&self) -> PathBuf {
+    /// Where the SQL stages come from: `stages.dir` (relative to the definition's file), or
+    /// the binary's own SQL for the built-in definition.
+    pub fn sql(&self) -> crate::stages::SqlSource {
+        if crate::builtin::is_built_in(&self.spec.file) && self.spec.stages.dir == "sql" {
+            return crate::stages::SqlSource::BuiltIn;
+        }
         let base = self.spec.file.parent().unwrap_or_else(|| Path::new("."));
-        base.join(&self.spec.stages.dir)
+        crate::stages::SqlSource::Dir(base.join(&self.spec.stages.dir))
+    }
+
+    /// Whether this is the definition compiled into the binary.
+    pub fn is_built_in(&self) -> bool {
+        crate::builtin::is_built_in(&self.spec.file)
     }
 
     /// Parses a location the job did not declare (e.g. one from the command line) with the

@@ -108,6 +108,15 @@ impl JobSpec {
         Self::from_yaml(&text, path, vars)
     }
 
+    /// The built-in job definition ([`crate::builtin`]), with `vars` on top of its `vars:`.
+    pub fn built_in(vars: &BTreeMap<String, String>) -> Result<Self> {
+        Self::from_yaml(
+            crate::builtin::PIPELINE_YAML,
+            Path::new(crate::builtin::FILE),
+            vars,
+        )
+    }
+
     /// Parses a job definition from text and checks its shape (`path` is used in messages and
     /// to find the SQL folder).
     pub fn from_yaml(text: &str, path: &Path, vars: &BTreeMap<String, String>) -> Result<Self> {

@@ -1,4 +1,4 @@
-//! Market positioning (DOMAIN.md section 7): evaluate each scheme's segments as target markets,
+//! Market positioning (docs/segments.md, "Positioning"): evaluate each scheme's segments as target markets,
 //! choose targets and attach a marketing mix from a rulebook that reads the segments' names and
 //! profiles. Reads segment_summary, writes `positioning` (one row per scheme and segment).
 //!

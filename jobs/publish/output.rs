@@ -6,7 +6,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use serde::Deserialize;
 
 /// A declared output column type.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
     /// UTF-8 text.

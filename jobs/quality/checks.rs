@@ -461,7 +461,7 @@ pub async fn run_checks(
             (false, Severity::Error) => "fail",
         };
         if !passed {
-            tracing::warn!(check = %name, status, "{detail}; sample: {sample:?}");
+            tracing::warn!(check = %name, status, "{detail}; sample: {}", sample.join(", "));
         }
         outcomes.push(CheckOutcome {
             name,
@@ -478,7 +478,13 @@ pub async fn run_checks(
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| o.status == "fail")
-        .map(|o| format!("{} ({}; e.g. {})", o.name, o.detail, o.sample.join(", ")))
+        .map(|o| {
+            if o.sample.is_empty() {
+                format!("{} ({})", o.name, o.detail)
+            } else {
+                format!("{} ({}; e.g. {})", o.name, o.detail, o.sample.join(", "))
+            }
+        })
         .collect();
     if failed.is_empty() {
         Ok(())

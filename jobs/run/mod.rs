@@ -121,9 +121,19 @@ pub async fn run(job: &Job, opts: &RunOptions) -> (RunResults, Result<()>) {
         run_id: opts.run_id.clone(),
         number: 0,
     };
-    let outcome = execute(job, opts, &layout, &mut attempt, &mut results)
-        .await
-        .map_err(|e| crate::engine::explain_out_of_memory(&job.engine, &job.file(), e));
+    // every log line of the run carries its run id and period
+    let span = tracing::span!(
+        tracing::Level::ERROR,
+        "run",
+        run_id = %opts.run_id,
+        period = %opts.period
+    );
+    let outcome = tracing::Instrument::instrument(
+        execute(job, opts, &layout, &mut attempt, &mut results),
+        span,
+    )
+    .await
+    .map_err(|e| crate::engine::explain_out_of_memory(&job.engine, &job.file(), e));
     results.seconds = started.elapsed().as_secs_f64();
     results.finish(&outcome);
     if attempt.number == 0 {
@@ -228,6 +238,9 @@ async fn execute_locked(
 ) -> Result<()> {
     let scratch = layout.scratch(attempt);
     let plan = plan(job)?;
+    // extract, every step of the plan, the quality step, checks, one write per output, publish
+    let total_steps = plan.steps.len() + 4 + job.enabled_outputs().count();
+    tracing::info!(target: crate::logging::STEP_TARGET, total_steps, "plan");
     let ctx = crate::engine::session(&job.engine, engine, &[layout.warehouse(), &scratch]).await?;
     let catalog = ctx
         .catalog("datafusion")

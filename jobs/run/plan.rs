@@ -55,7 +55,7 @@ pub fn plan(job: &Job) -> Result<stages::graph::Plan> {
         .iter()
         .map(|s| (s.name.to_string(), true))
         .collect();
-    let sql = stages::discover(&job.sql_dir(), &sql_params(job, &any_period, &all_present))?;
+    let sql = stages::discover(&job.sql(), &sql_params(job, &any_period, &all_present))?;
     // the planner's view of each model: its name and the tables it reads and writes
     let models = models::registry(&job.spec.models)
         .iter()

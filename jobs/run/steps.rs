@@ -52,7 +52,7 @@ pub(super) async fn timed<T>(
     let t = Instant::now();
     process::reset_peak();
     let cpu0 = process::cpu_seconds();
-    tracing::info!(step = name, "started");
+    tracing::info!(target: crate::logging::STEP_TARGET, step = name, kind, "started");
     let r = fut.await;
     let (status, rows) = match &r {
         Ok((_, rows)) => (Status::Success, *rows),

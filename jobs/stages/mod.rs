@@ -97,46 +97,96 @@ pub struct SqlStage {
     pub refs: BTreeSet<String>,
 }
 
-/// Reads every stage under `dir/{staging,intermediate,marts}`; `params` are the parameter values
-/// used to parse them (any valid values will do: only the shape matters here).
-pub fn discover(dir: &Path, params: &BTreeMap<String, String>) -> Result<Vec<SqlStage>> {
-    let mut out = Vec::new();
-    for (sub, layer) in [
-        ("staging", Layer::Staging),
-        ("intermediate", Layer::Intermediate),
-        ("marts", Layer::Marts),
-    ] {
-        let folder = dir.join(sub);
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&folder) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-                .collect(),
-            Err(_) => continue,
-        };
-        files.sort();
-        for file in files {
-            let name = file
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let template = std::fs::read_to_string(&file)
-                .map_err(|e| stage_err(&name, &file, format!("cannot read: {e}")))?;
-            let sql = substitute_params(&template, params, &name, &file)?;
-            let refs = references(&sql).map_err(|m| stage_err(&name, &file, m))?;
-            out.push(SqlStage {
-                name,
-                layer,
-                file,
-                template,
-                refs,
-            });
+/// Where a job's SQL stages come from: a folder with `staging/`, `intermediate/` and `marts/`,
+/// or the SQL compiled into the binary ([`crate::builtin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlSource {
+    /// A folder on the local filesystem.
+    Dir(PathBuf),
+    /// The built-in job's SQL.
+    BuiltIn,
+}
+
+impl SqlSource {
+    /// Every `.sql` file of the layers, as (layer, file name for messages, text), sorted.
+    fn files(&self) -> Result<Vec<(Layer, PathBuf, String)>> {
+        let layers = [
+            ("staging", Layer::Staging),
+            ("intermediate", Layer::Intermediate),
+            ("marts", Layer::Marts),
+        ];
+        let mut out = Vec::new();
+        match self {
+            SqlSource::BuiltIn => {
+                for (rel, text) in crate::builtin::SQL {
+                    let Some((sub, _)) = rel.split_once('/') else {
+                        continue;
+                    };
+                    if let Some((_, layer)) = layers.iter().find(|(n, _)| *n == sub) {
+                        let file = Path::new("<built-in>/sql").join(rel);
+                        out.push((*layer, file, text.to_string()));
+                    }
+                }
+            }
+            SqlSource::Dir(dir) => {
+                for (sub, layer) in layers {
+                    let folder = dir.join(sub);
+                    let mut files: Vec<PathBuf> = match std::fs::read_dir(&folder) {
+                        Ok(rd) => rd
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+                            .collect(),
+                        Err(_) => continue,
+                    };
+                    files.sort();
+                    for file in files {
+                        let name = file
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .unwrap_or("")
+                            .to_string();
+                        let text = std::fs::read_to_string(&file)
+                            .map_err(|e| stage_err(&name, &file, format!("cannot read: {e}")))?;
+                        out.push((layer, file, text));
+                    }
+                }
+            }
         }
+        Ok(out)
+    }
+
+    /// The source as people see it in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            SqlSource::Dir(d) => d.display().to_string(),
+            SqlSource::BuiltIn => "the built-in job's SQL".into(),
+        }
+    }
+}
+
+/// Reads every stage of `source`; `params` are the parameter values used to parse them (any
+/// valid values will do: only the shape matters here).
+pub fn discover(source: &SqlSource, params: &BTreeMap<String, String>) -> Result<Vec<SqlStage>> {
+    let mut out = Vec::new();
+    for (layer, file, template) in source.files()? {
+        let name = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        let sql = substitute_params(&template, params, &name, &file)?;
+        let refs = references(&sql).map_err(|m| stage_err(&name, &file, m))?;
+        out.push(SqlStage {
+            name,
+            layer,
+            file,
+            template,
+            refs,
+        });
     }
     if out.is_empty() {
         return Err(Error::config(
-            dir.display(),
+            source.describe(),
             "no SQL stages found; expected .sql files under staging/, intermediate/ and marts/",
         ));
     }

@@ -1,4 +1,4 @@
--- Mart: customer_features, one row per customer of the period (see CONTRACT.md). Day counts
+-- Mart: customer_features, one row per customer of the period (docs/contract.md). Day counts
 -- are calendar days up to the as-of date; frequency counts repeat purchase days (distinct days
 -- with a completed order, after the first).
 SELECT

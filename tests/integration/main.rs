@@ -9,6 +9,7 @@ mod checks;
 mod e2e;
 mod faults;
 mod memory;
+mod operability;
 mod publish;
 mod report;
 mod s3;

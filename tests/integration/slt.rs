@@ -66,7 +66,7 @@ impl StageDb {
         }
         let period = Period::parse(Grain::Month, "2024-06").expect("period");
         let params = crm_pipeline::run::sql_params(&cfg, &period, &BTreeMap::new());
-        let stages = stages::discover(&cfg.sql_dir(), &params).expect("stages");
+        let stages = stages::discover(&cfg.sql(), &params).expect("stages");
         Self {
             ctx,
             stages,

@@ -238,7 +238,7 @@ fn at_most(r: f64) -> Condition {
 }
 
 /// The built-in rules, tried after the configured ones, in order (docs/segments.md lists them):
-/// the documents' prescriptions (DOMAIN.md section 7) as profile rules, then three by value
+/// the documents' prescriptions (docs/segments.md, "Positioning") as profile rules, then three by value
 /// alone and a catch-all, so no segment is left without a strategy.
 pub fn default_rules() -> Vec<StrategyRule> {
     vec![

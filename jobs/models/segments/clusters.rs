@@ -1,4 +1,4 @@
-//! Cluster analysis (DOMAIN.md section 4, scheme 8): k-means (linfa) on standardised
+//! Cluster analysis (docs/segments.md): k-means (linfa) on standardised
 //! behavioural features, k chosen by silhouette, every cluster described by what distinguishes it.
 //!
 //! 1. Customers with purchases and every configured feature known are clustered; others are

@@ -1,4 +1,4 @@
-//! Lifecycle stage (DOMAIN.md section 4, scheme 4): prospect, new, active, mature, at-risk, lost
+//! Lifecycle stage (docs/segments.md): prospect, new, active, mature, at-risk, lost
 //! and reactivated. The documents name the stages without rules; these are ours, every
 //! threshold in `models.lifecycle`, applied in this order (first match wins):
 //!
@@ -20,7 +20,7 @@ use super::{CustomerView, SchemeOutput};
 use crate::error::Result;
 
 /// Settings of the lifecycle scheme (`models.lifecycle`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LifecycleConfig {
     /// Days since the first purchase within which a customer is new.
@@ -163,7 +163,7 @@ pub fn assign(cfg: &LifecycleConfig, view: &CustomerView) -> Result<SchemeOutput
         .collect();
     let mut out = SchemeOutput::new("lifecycle");
     out.set_label("lifecycle_stage", labels);
-    out.report = serde_json::to_value(format!("{cfg:?}")).unwrap_or_default();
+    out.report = serde_json::to_value(cfg).unwrap_or_default();
     Ok(out)
 }
 

@@ -1,4 +1,4 @@
-//! Preference types (DOMAIN.md section 4, scheme 5): price-sensitive, quality-seeking,
+//! Preference types (docs/segments.md): price-sensitive, quality-seeking,
 //! trend-following, or mainstream, from what a customer buys.
 //!
 //! Proxies, per customer, over the lines of completed orders to date: the share bought on

@@ -1,4 +1,4 @@
-//! RFM quintile scores and named segments (DOMAIN.md section 4, scheme 2).
+//! RFM quintile scores and named segments (docs/segments.md).
 //!
 //! R, F and M are each scored 1..=`bins` by quantile rank among customers with at least one
 //! purchase; recency is reversed (most recent = highest). Rank percentiles use the mid-rank
@@ -198,7 +198,7 @@ pub fn assign(cfg: &RfmConfig, view: &CustomerView) -> Result<SchemeOutput> {
     out.push_u8("rfm_m", m);
     out.push_str("rfm_score", scores);
     out.set_label("rfm_segment", labels);
-    out.report = serde_json::json!({"bins": cfg.bins, "ties": format!("{:?}", cfg.ties), "frequency": cfg.frequency, "monetary": cfg.monetary});
+    out.report = serde_json::json!({"bins": cfg.bins, "ties": format!("{:?}", cfg.ties).to_lowercase(), "frequency": cfg.frequency, "monetary": cfg.monetary});
     Ok(out)
 }
 

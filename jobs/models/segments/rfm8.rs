@@ -1,4 +1,4 @@
-//! RFM eight classes (DOMAIN.md section 4, scheme 1; a food-ordering case study).
+//! RFM eight classes (docs/segments.md; a food-ordering case study).
 //!
 //! R, F and M are binarised against a cut-off computed over customers with at least one
 //! purchase: the mean (default) or the median. R = 1 when recency_days is strictly below the
@@ -38,7 +38,7 @@ pub struct Rfm8Config {
     pub names: BTreeMap<String, String>,
 }
 
-/// The case study's names, in English (originals in DOMAIN.md).
+/// The case study's names, in English (the originals are in docs/segments.md).
 pub fn default_names() -> BTreeMap<String, String> {
     [
         ("111", "important value"),

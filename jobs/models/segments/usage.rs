@@ -1,4 +1,4 @@
-//! Usage-rate tiers (DOMAIN.md section 4, scheme 6): light / medium / heavy users.
+//! Usage-rate tiers (docs/segments.md): light / medium / heavy users.
 //!
 //! The usage rate is completed orders per 365 days since the first purchase, the observation
 //! window floored at `min_observation_days` so a customer whose first order was yesterday does

@@ -1,4 +1,4 @@
-//! Value x loyalty classes (DOMAIN.md section 4, scheme 7): current value x potential value x
+//! Value x loyalty classes (docs/segments.md): current value x potential value x
 //! loyalty, each high (H) or low (L), eight classes.
 //!
 //! Among customers with purchases:

@@ -1,4 +1,4 @@
-//! Value tiers and current-value classes (DOMAIN.md section 4, scheme 3).
+//! Value tiers and current-value classes (docs/segments.md).
 //!
 //! Value tier, "by frequency and amount": among customers with purchases, `high` when revenue
 //! is at or above the `high_revenue_quantile` of buyers' revenue and orders are at least
