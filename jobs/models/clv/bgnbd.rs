@@ -6,7 +6,7 @@
 
 use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus, trigamma};
 use super::summary::{Rfm, validate_rfm};
-use super::transaction::{NbdParams, XTerms};
+use super::nbd::{NbdParams, XTerms};
 
 /// Per-x constants of the BG/NBD log-likelihood (FHL 2005 eq. 6, written as
 /// ln L = A1 + A2 + ln(exp(A3) + delta_{x>0} exp(A4)) as in lifetimes / FHL's note 004):

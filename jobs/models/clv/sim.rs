@@ -7,7 +7,7 @@ use rand_distr::{Beta, Distribution, Exp, Gamma};
 
 use super::gamma_gamma::GammaGammaParams;
 use super::summary::Rfm;
-use super::transaction::NbdParams;
+use super::nbd::NbdParams;
 
 /// Simulates n customers from BG/NBD (FHL 2005): lambda ~ Gamma(r, rate alpha), p ~ Beta(a, b),
 /// purchases form a Poisson(lambda) process from the first purchase at time 0, and after each
