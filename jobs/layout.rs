@@ -182,8 +182,12 @@ impl Layout {
 
     /// The report of a period.
     pub fn report(&self, period: &Period) -> Path {
-        self.warehouse
-            .path_of(&format!("_reports/period={}/index.html", period.label()))
+        self.warehouse.path_of(&report_relative(&period.label()))
+    }
+
+    /// The folder of every report (the periods' `period=<P>/` and the failed runs' `runs/`).
+    pub fn reports(&self) -> Location {
+        self.warehouse.join("_reports")
     }
 
     /// The index page listing every period's report.
@@ -217,6 +221,11 @@ impl Layout {
 
 fn partition_rel(table: &str, period: &Period) -> String {
     format!("{table}/period={}", period.label())
+}
+
+/// The report of the period labelled `period`, relative to the warehouse.
+pub fn report_relative(period: &str) -> String {
+    format!("_reports/period={period}/index.html")
 }
 
 #[cfg(test)]

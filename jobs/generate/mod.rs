@@ -100,6 +100,8 @@
 mod calendar;
 mod catalog;
 mod chunk;
+mod dirt;
+mod manifest;
 mod params;
 mod simulate;
 mod table;
@@ -131,6 +133,11 @@ pub use params::{
     BasketParams, BgNbdParams, CampaignParams, CatalogParams, DemographicParams, DirtParams,
     GammaGammaParams, GenerativeParams, InteractionParams, OrderParams, PreferenceTypes,
     SurveyParams, TypeParams,
+};
+
+pub use dirt::DirtCounts;
+pub use manifest::{
+    GenerateSummary, GeneratorManifest, GroundTruthParams, MANIFEST, WrittenFile, read_manifest,
 };
 
 use calendar::Calendar;
@@ -301,203 +308,6 @@ impl From<GenerateError> for crate::Error {
     }
 }
 
-/// Exact counts of what was written. Dirt keys count planted dirty rows or cells; the other keys
-/// are the expected clean counts. Serialised as `{"<extract>": {"<key>": count}}`
-/// ([`DirtCounts::to_map`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DirtCounts {
-    // customers
-    /// Customers (distinct customer_id): `customers.valid`.
-    pub customers: u64,
-    /// Rows of the customers extract: `customers.rows`.
-    pub customer_rows: u64,
-    /// Superseded (older updated_at) rows of duplicated customers: `customers.duplicate_customer`.
-    pub duplicate_customer: u64,
-    /// Rows with an invalid email: `customers.invalid_email`.
-    pub invalid_email: u64,
-    /// Region cells with stray case/whitespace: `customers.region_case_whitespace`.
-    pub region_case_whitespace: u64,
-    /// Gender cells with stray case/whitespace: `customers.gender_case_whitespace`.
-    pub gender_case_whitespace: u64,
-    /// Prospects (never ordered): `customers.prospects`.
-    pub prospects: u64,
-    /// Purchasing customers still alive at `end`: `customers.alive_at_end`.
-    pub alive_at_end: u64,
-    // orders
-    /// Rows of the orders extract: `orders.rows`.
-    pub order_rows: u64,
-    /// Process (completed) orders, each counted once: `orders.process`.
-    pub process_orders: u64,
-    /// Process orders with an empty status: `orders.status_missing` (not dirt: means completed).
-    pub status_missing: u64,
-    /// Cancelled orders: `orders.cancelled`.
-    pub cancelled_orders: u64,
-    /// Returned orders: `orders.returned`.
-    pub returned_orders: u64,
-    /// Extra identical copies of process orders: `orders.duplicate_order_id`.
-    pub duplicate_order_id: u64,
-    /// Channel cells with stray case/whitespace: `orders.channel_case_whitespace`.
-    pub channel_case_whitespace: u64,
-    /// Extra orders with an unparseable order_ts: `orders.invalid_order_ts`.
-    pub invalid_order_ts: u64,
-    /// Extra orders with an unparseable total_amount: `orders.invalid_total_amount`.
-    pub invalid_total_amount: u64,
-    /// Extra orders with total_amount zero or negative: `orders.non_positive_amount`.
-    pub non_positive_amount: u64,
-    /// Extra orders of a customer_id that does not exist: `orders.unknown_customer`.
-    pub unknown_customer: u64,
-    /// Extra orders of real customers dated after `end`: `orders.after_end`.
-    pub after_end: u64,
-    // order_items
-    /// Rows of the order_items extract: `order_items.rows`.
-    pub item_rows: u64,
-    /// Item rows of process orders with quantity "two", "1.5.0" or empty:
-    /// `order_items.invalid_quantity`.
-    pub invalid_quantity: u64,
-    // campaign_contacts
-    /// Contacts with a response: `campaign_contacts.responded`.
-    pub contacts_responded: u64,
-    /// Contacts with a converted order: `campaign_contacts.converted`.
-    pub contacts_converted: u64,
-}
-
-impl DirtCounts {
-    fn add(&mut self, o: &DirtCounts) {
-        macro_rules! sum {
-            ($($f:ident),*) => { $( self.$f += o.$f; )* };
-        }
-        sum!(
-            customers,
-            customer_rows,
-            duplicate_customer,
-            invalid_email,
-            region_case_whitespace,
-            gender_case_whitespace,
-            prospects,
-            alive_at_end,
-            order_rows,
-            process_orders,
-            status_missing,
-            cancelled_orders,
-            returned_orders,
-            duplicate_order_id,
-            channel_case_whitespace,
-            invalid_order_ts,
-            invalid_total_amount,
-            non_positive_amount,
-            unknown_customer,
-            after_end,
-            item_rows,
-            invalid_quantity,
-            contacts_responded,
-            contacts_converted
-        );
-    }
-
-    /// Whether a key of [`DirtCounts::to_map`] counts planted dirt (the others are clean counts).
-    pub fn is_dirt_key(key: &str) -> bool {
-        !matches!(
-            key,
-            "rows"
-                | "valid"
-                | "prospects"
-                | "alive_at_end"
-                | "process"
-                | "cancelled"
-                | "returned"
-                | "status_missing"
-                | "responded"
-                | "converted"
-        )
-    }
-
-    /// The counts as `{"<extract>": {"<key>": count}}`, the shape of `dirt.json`.
-    /// Dirt keys: customers.{duplicate_customer, invalid_email, region_case_whitespace,
-    /// gender_case_whitespace}, orders.{duplicate_order_id, channel_case_whitespace,
-    /// invalid_order_ts, invalid_total_amount, non_positive_amount, unknown_customer,
-    /// after_end}, order_items.invalid_quantity. Clean counts: customers.{rows, valid,
-    /// prospects, alive_at_end}, orders.{rows, process, cancelled, returned, status_missing,
-    /// valid (= process + cancelled + returned)}, order_items.rows,
-    /// campaign_contacts.{responded, converted}.
-    pub fn to_map(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
-        let mut m: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let mut put = |extract: &str, key: &str, v: u64| {
-            m.entry(extract.to_string())
-                .or_default()
-                .insert(key.to_string(), v);
-        };
-        put("customers", "duplicate_customer", self.duplicate_customer);
-        put("customers", "invalid_email", self.invalid_email);
-        put(
-            "customers",
-            "region_case_whitespace",
-            self.region_case_whitespace,
-        );
-        put(
-            "customers",
-            "gender_case_whitespace",
-            self.gender_case_whitespace,
-        );
-        put("customers", "rows", self.customer_rows);
-        put("customers", "valid", self.customers);
-        put("customers", "prospects", self.prospects);
-        put("customers", "alive_at_end", self.alive_at_end);
-        put("orders", "duplicate_order_id", self.duplicate_order_id);
-        put(
-            "orders",
-            "channel_case_whitespace",
-            self.channel_case_whitespace,
-        );
-        put("orders", "invalid_order_ts", self.invalid_order_ts);
-        put("orders", "invalid_total_amount", self.invalid_total_amount);
-        put("orders", "non_positive_amount", self.non_positive_amount);
-        put("orders", "unknown_customer", self.unknown_customer);
-        put("orders", "after_end", self.after_end);
-        put("orders", "rows", self.order_rows);
-        put("orders", "process", self.process_orders);
-        put("orders", "cancelled", self.cancelled_orders);
-        put("orders", "returned", self.returned_orders);
-        put("orders", "status_missing", self.status_missing);
-        put(
-            "orders",
-            "valid",
-            self.process_orders + self.cancelled_orders + self.returned_orders,
-        );
-        put("order_items", "invalid_quantity", self.invalid_quantity);
-        put("order_items", "rows", self.item_rows);
-        put("campaign_contacts", "responded", self.contacts_responded);
-        put("campaign_contacts", "converted", self.contacts_converted);
-        m
-    }
-}
-
-/// One file written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WrittenFile {
-    /// Path relative to the prefix, `/`-separated.
-    pub path: String,
-    /// The extract (or `_ground_truth` / `_generator`).
-    pub extract: String,
-    /// Data rows (header not counted; 0 for JSON files).
-    pub rows: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-}
-
-/// What [`generate`] wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GenerateSummary {
-    /// Rows written per extract (all eight extracts).
-    pub rows: BTreeMap<String, u64>,
-    /// Planted dirt and expected clean counts, as in `_ground_truth/dirt.json`.
-    pub dirt: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Every file written, extracts first (by extract and part), then the ground truth and the
-    /// manifest.
-    pub files: Vec<WrittenFile>,
-    /// Total bytes written.
-    pub bytes_written: u64,
-}
-
 /// RNG streams: one per concern, so changing one part of the process leaves the others alone.
 #[derive(Debug, Clone, Copy)]
 enum Stream {
@@ -598,109 +408,6 @@ impl Sink {
 
 fn part_name(extract: &str, index: usize, format: OutputFormat) -> String {
     format!("{extract}/part-{index:05}.{}", format.extension())
-}
-
-/// `_ground_truth/params.json`: the run's seed and window and every generative parameter
-/// (flattened beside them), so `bg_nbd.r` is at `["bg_nbd"]["r"]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroundTruthParams {
-    /// Time unit of the process parameters: always "week".
-    pub time_unit: String,
-    /// The seed.
-    pub seed: u64,
-    /// First day of the history.
-    pub start: NaiveDate,
-    /// Last day of the history (inclusive).
-    pub end: NaiveDate,
-    /// The generative parameters.
-    #[serde(flatten)]
-    pub params: GenerativeParams,
-}
-
-/// The manifest `<prefix>/_generator.json`: what was generated and every extract file with its
-/// row count. The pipeline may read it; it holds no ground truth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GeneratorManifest {
-    /// Always "crm-pipeline generate".
-    pub generator: String,
-    /// [`GENERATOR_VERSION`] of the generator that wrote the files.
-    pub generator_version: String,
-    /// The seed.
-    pub seed: u64,
-    /// Number of customers (distinct customer ids).
-    pub customers: u64,
-    /// First day of the history.
-    pub start: NaiveDate,
-    /// Last day of the history (inclusive).
-    pub end: NaiveDate,
-    /// File format of the extracts.
-    pub format: OutputFormat,
-    /// Customers per part file.
-    pub chunk_size: usize,
-    /// Time unit of the generative parameters ("week").
-    pub time_unit: String,
-    /// How timestamps are written.
-    pub timestamps: String,
-    /// Folder of the ground truth, relative to the prefix.
-    pub ground_truth: String,
-    /// Rows per extract.
-    pub rows: BTreeMap<String, u64>,
-    /// Every extract file, by extract then part.
-    pub files: Vec<WrittenFile>,
-}
-
-/// Reads `<prefix>/_generator.json`; `None` when there is none (nothing generated there yet).
-pub async fn read_manifest(
-    store: Arc<dyn ObjectStore>,
-    prefix: &Path,
-) -> Result<Option<GeneratorManifest>, GenerateError> {
-    let path = sink_path(prefix, MANIFEST);
-    let store_err = |source| GenerateError::Store {
-        path: path.to_string(),
-        source,
-    };
-    let bytes = match store.get(&path).await {
-        Ok(r) => r.bytes().await.map_err(store_err)?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(store_err(e)),
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|source| GenerateError::Json {
-            what: MANIFEST,
-            source,
-        })
-}
-
-/// Name of the manifest under the prefix.
-pub const MANIFEST: &str = "_generator.json";
-
-impl fmt::Display for GenerateSummary {
-    /// One line: rows per extract, files and bytes, planted dirt.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let customers = self
-            .dirt
-            .get("customers")
-            .and_then(|c| c.get("valid"))
-            .copied();
-        write!(f, "generated {} customers:", customers.unwrap_or(0))?;
-        for (i, (extract, rows)) in self.rows.iter().enumerate() {
-            write!(f, "{} {extract} {rows}", if i == 0 { "" } else { "," })?;
-        }
-        let planted: u64 = self
-            .dirt
-            .values()
-            .flat_map(|keys| keys.iter())
-            .filter(|(k, _)| DirtCounts::is_dirt_key(k))
-            .map(|(_, v)| v)
-            .sum();
-        write!(
-            f,
-            " rows; {} files, {} bytes; {planted} dirty rows or cells planted",
-            self.files.len(),
-            self.bytes_written
-        )
-    }
 }
 
 /// Writes the extracts, the ground truth and the manifest under `prefix` in `store` (see the

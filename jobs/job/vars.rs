@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::template::substitute;
+
 /// The variables of a job, after the command line's overrides.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
@@ -34,34 +36,6 @@ impl Vars {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
         self.values.iter()
     }
-}
-
-/// Replaces `${name}` with `lookup(name)`; `$$` is a literal `$`.
-pub fn substitute(
-    text: &str,
-    mut lookup: impl FnMut(&str) -> Result<String, String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(stripped) = after.strip_prefix('$') {
-            out.push('$');
-            rest = stripped;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
-            out.push_str(&lookup(body[..end].trim())?);
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]

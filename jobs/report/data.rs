@@ -1,6 +1,6 @@
 //! Reading what the report shows: the published partitions of one period, read back with
 //! DataFusion from any object store, and the run records, through [`crate::layout::Layout`]
-//! and [`crate::run::record`]. A table or column that is absent is `None`, so its section can
+//! and [`crate::record`]. A table or column that is absent is `None`, so its section can
 //! say so instead of failing.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::error::{EngineContext, Error, Result, StoreContext};
 use crate::layout::Layout;
 use crate::period::{Grain, Period};
-use crate::run::record::{self, RunResults};
+use crate::record::{self, RunResults};
 use crate::storage::Location;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat};

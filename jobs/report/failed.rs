@@ -9,7 +9,7 @@ use super::format::{count, esc, number};
 use super::page;
 use super::sections::{Section, quality};
 use super::table::{Cell, Table};
-use crate::run::record::RunResults;
+use crate::record::RunResults;
 
 /// The page of the failed run `r`; `published` when its period has a report.
 pub fn page(r: &RunResults, published: bool, _cfg: &ReportConfig) -> String {

@@ -8,10 +8,10 @@ use super::page;
 use super::table::{Cell, Table};
 use crate::error::{Result, StoreContext};
 use crate::layout::Layout;
-use crate::run::record;
+use crate::record;
+use crate::storage::Location;
 
-async fn folders(layout: &Layout, rel: &str, strip: &str) -> Result<Vec<String>> {
-    let dir = layout.warehouse().join(rel);
+async fn folders(dir: &Location, strip: &str) -> Result<Vec<String>> {
     let listed = dir
         .store()
         .list_with_delimiter(Some(dir.prefix()))
@@ -33,7 +33,7 @@ pub async fn render(layout: &Layout) -> Result<String> {
         .col("period")
         .col("report");
     let mut labels = Vec::new();
-    for label in folders(layout, "_reports", "period=").await? {
+    for label in folders(&layout.reports(), "period=").await? {
         if let Ok(p) = period_of(&label)
             && exists(layout, &layout.report(&p)).await?
         {
@@ -67,7 +67,7 @@ pub async fn render(layout: &Layout) -> Result<String> {
         .num("exit code")
         .col("what failed")
         .col("report");
-    for run_id in folders(layout, "_reports/runs", "").await? {
+    for run_id in folders(&layout.run_reports(), "").await? {
         if !exists(layout, &layout.run_report(&run_id)).await? {
             continue;
         }

@@ -12,7 +12,7 @@ use super::data::{Frame, PublishedPeriod, period_of, published_periods};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::models::segments::SCHEMES;
-use crate::run::record::RunResults;
+use crate::record::RunResults;
 
 /// The tables whose partitions make a period "published" for the report.
 pub const PERIOD_TABLES: &[&str] = &["customer_features", "customer_value", "segment_summary"];

@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result, StoreContext};
 use crate::layout::Layout;
-use crate::run::record::{self, Status};
+use crate::record::{self, Status};
 use crate::storage::Location;
 use format::esc;
 
@@ -75,7 +75,7 @@ impl ReportConfig {
 
 /// The report's path below the warehouse.
 pub fn report_path(period: &str) -> String {
-    format!("_reports/period={period}/index.html")
+    crate::layout::report_relative(period)
 }
 
 async fn put(layout: &Layout, path: &object_store::path::Path, html: String) -> Result<String> {

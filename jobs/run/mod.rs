@@ -13,7 +13,7 @@ mod attempt;
 mod gates;
 pub mod plan;
 mod previous;
-pub mod record;
+pub use crate::record;
 mod steps;
 
 use std::collections::BTreeMap;

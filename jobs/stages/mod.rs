@@ -272,7 +272,7 @@ pub fn substitute_params(
 ) -> Result<String> {
     let mut out = String::with_capacity(template.len());
     for (i, line) in template.lines().enumerate() {
-        let replaced = crate::job::vars::substitute(line, |name| {
+        let replaced = crate::template::substitute(line, |name| {
             params.get(name).cloned().ok_or_else(|| {
                 format!(
                     "line {}: unknown parameter `${{{name}}}`; built-ins are as_of, period_start, period_end, period, previous_period_start, previous_period_end, calibration_end, holdout_days and has_<source>; add others under `stages.params` in pipeline.yaml",

@@ -4,9 +4,9 @@
 //! All times are in the model's time unit. Functions return NaN for invalid parameters or
 //! customer data (see [`super::summary::validate_rfm`]) instead of panicking.
 
+use super::nbd::{NbdParams, XTerms};
 use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus, trigamma};
 use super::summary::{Rfm, validate_rfm};
-use super::transaction::{NbdParams, XTerms};
 
 /// Per-x constants of the BG/NBD log-likelihood (FHL 2005 eq. 6, written as
 /// ln L = A1 + A2 + ln(exp(A3) + delta_{x>0} exp(A4)) as in lifetimes / FHL's note 004):

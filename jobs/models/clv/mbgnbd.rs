@@ -5,9 +5,9 @@
 //! lifetimes' `ModifiedBetaGeoFitter`. Times are in model units; invalid input gives NaN.
 
 use super::bgnbd::{near_a_one, sign_ok};
+use super::nbd::{NbdParams, XTerms};
 use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid, softplus, trigamma};
 use super::summary::{Rfm, validate_rfm};
-use super::transaction::{NbdParams, XTerms};
 
 /// Per-x constants of the MBG/NBD log-likelihood: c = A1 + A2 without row terms with
 /// A2 = ln B(a, b+x+1) - ln B(a, b), k = ln a - ln(b + x), and derivatives.

@@ -21,6 +21,7 @@ pub mod gamma_gamma;
 pub mod holdout;
 pub mod interval;
 pub mod mbgnbd;
+pub mod nbd;
 pub mod optimize;
 pub mod pnbd;
 pub mod score;

@@ -27,9 +27,9 @@
 
 use rayon::prelude::*;
 
+use super::nbd::NbdParams;
 use super::special::{digamma, ln_gamma, ln_hyp2f1, sigmoid};
 use super::summary::{Rfm, SummaryRow, validate_rfm};
-use super::transaction::NbdParams;
 
 /// Pareto/NBD names for the fields of [`NbdParams`] (a = s, b = beta).
 #[derive(Clone, Copy, Debug, PartialEq)]

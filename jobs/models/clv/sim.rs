@@ -6,8 +6,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Exp, Gamma};
 
 use super::gamma_gamma::GammaGammaParams;
+use super::nbd::NbdParams;
 use super::summary::Rfm;
-use super::transaction::NbdParams;
 
 /// Simulates n customers from BG/NBD (FHL 2005): lambda ~ Gamma(r, rate alpha), p ~ Beta(a, b),
 /// purchases form a Poisson(lambda) process from the first purchase at time 0, and after each

@@ -7,10 +7,10 @@ use std::fmt::Write;
 
 use super::Section;
 use crate::quality::checks::CheckOutcome;
+use crate::record::RunResults;
 use crate::report::format::{count, esc, percent};
 use crate::report::load::Tables;
 use crate::report::table::{Cell, Table};
-use crate::run::record::RunResults;
 
 /// The threshold an outcome was held to, from its detail (`at most 20.0% allowed`,
 /// `tolerated 0.0000%`, `at least 1 expected`); "-" when it has none.

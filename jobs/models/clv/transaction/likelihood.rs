@@ -1,0 +1,435 @@
+//! The BG/NBD and MBG/NBD log-likelihood over weighted summary rows, with its analytic gradient
+//! and Hessian, the penalised objective in log-parameters and the Newton refinement.
+//!
+//! The lgamma/digamma terms are precomputed once per distinct x, so each row costs only two
+//! logs, one exp and one log1p; rows are split in fixed chunks (rayon for large inputs) and the
+//! chunk sums are added in order, so results do not depend on the number of threads.
+
+use rayon::prelude::*;
+
+use super::super::nbd::{NbdParams, XTerms};
+use super::super::optimize::{OptimOptions, invert_spd, norm_inf};
+use super::super::summary::{Rfm, SummaryRow, validate_rfm};
+use super::super::{bgnbd, mbgnbd, pnbd};
+use super::TransactionModelKind;
+
+/// Validated summary rows in column form, with distinct x values.
+pub struct NbdData {
+    pub(super) xs: Vec<f64>,
+    pub(super) x_weight: Vec<f64>,
+    pub(super) xi: Vec<u32>,
+    pub(super) tx: Vec<f64>,
+    pub(super) t: Vec<f64>,
+    pub(super) w: Vec<f64>,
+    pub(super) total_w: f64,
+    pub(super) repeat_w: f64,
+    pub(super) max_t: f64,
+    pub(super) mean_x: f64,
+    pub(super) mean_t: f64,
+}
+
+impl NbdData {
+    /// Validates rows (finite, weight > 0, see `validate_rfm`) and builds the column layout.
+    pub fn new(rows: &[SummaryRow]) -> Result<NbdData, String> {
+        let mut xs: Vec<f64> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            validate_rfm(&Rfm {
+                x: r.x,
+                t_x: r.t_x,
+                t: r.t,
+            })
+            .map_err(|e| format!("invalid summary row {i}: {e}"))?;
+            if !(r.weight > 0.0) || !r.weight.is_finite() {
+                return Err(format!(
+                    "invalid summary row {i}: weight must be positive and finite, got {}",
+                    r.weight
+                ));
+            }
+            xs.push(r.x);
+        }
+        xs.sort_by(|a, b| a.total_cmp(b));
+        xs.dedup();
+        let mut x_weight = vec![0.0; xs.len()];
+        let mut d = NbdData {
+            xi: Vec::with_capacity(rows.len()),
+            tx: Vec::with_capacity(rows.len()),
+            t: Vec::with_capacity(rows.len()),
+            w: Vec::with_capacity(rows.len()),
+            xs: Vec::new(),
+            x_weight: Vec::new(),
+            total_w: 0.0,
+            repeat_w: 0.0,
+            max_t: 0.0,
+            mean_x: 0.0,
+            mean_t: 0.0,
+        };
+        let (mut sx, mut st) = (0.0, 0.0);
+        for r in rows {
+            let j = xs.partition_point(|v| *v < r.x);
+            x_weight[j] += r.weight;
+            d.xi.push(j as u32);
+            d.tx.push(r.t_x);
+            d.t.push(r.t);
+            d.w.push(r.weight);
+            d.total_w += r.weight;
+            if r.x > 0.0 {
+                d.repeat_w += r.weight;
+            }
+            d.max_t = d.max_t.max(r.t);
+            sx += r.weight * r.x;
+            st += r.weight * r.t;
+        }
+        if d.total_w > 0.0 {
+            d.mean_x = sx / d.total_w;
+            d.mean_t = st / d.total_w;
+        }
+        d.xs = xs;
+        d.x_weight = x_weight;
+        Ok(d)
+    }
+}
+
+const CHUNK: usize = 8192;
+const PAR_MIN_ROWS: usize = 4 * CHUNK;
+
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    ll: f64,
+    g_r: f64,
+    g_alpha: f64,
+    s: f64,
+    s_db: f64,
+}
+
+/// Total weighted log-likelihood; if `grad` is given, also its gradient w.r.t. (r, alpha, a, b).
+pub(super) fn evaluate(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    p: &NbdParams,
+    grad: Option<&mut [f64; 4]>,
+) -> f64 {
+    let with_grad = grad.is_some();
+    let terms: Vec<XTerms> =
+        d.xs.iter()
+            .map(|&x| match kind {
+                TransactionModelKind::BgNbd => bgnbd::x_terms(p, x, with_grad),
+                TransactionModelKind::MbgNbd => mbgnbd::x_terms(p, x, with_grad),
+                // not used: Pareto/NBD has its own layout (pnbd::evaluate)
+                TransactionModelKind::ParetoNbd => XTerms {
+                    c: f64::NAN,
+                    ..Default::default()
+                },
+            })
+            .collect();
+    let alpha = p.alpha;
+    let chunk = |lo: usize, hi: usize| -> Acc {
+        let mut acc = Acc::default();
+        for i in lo..hi {
+            let xt = &terms[d.xi[i] as usize];
+            let w = d.w[i];
+            let at = alpha + d.t[i];
+            let lt = at.ln();
+            let mut ll = -xt.rx * lt;
+            if xt.has_d {
+                let atx = alpha + d.tx[i];
+                let ldiff = lt - atx.ln();
+                let dd = xt.k + xt.rx * ldiff;
+                // softplus and sigmoid sharing one exp
+                let e = (-dd.abs()).exp();
+                let sp = dd.max(0.0) + e.ln_1p();
+                ll += sp;
+                if with_grad {
+                    let s = if dd >= 0.0 {
+                        1.0 / (1.0 + e)
+                    } else {
+                        e / (1.0 + e)
+                    };
+                    acc.g_r += w * (-lt + s * ldiff);
+                    acc.g_alpha += w * (-xt.rx / at + s * xt.rx * (1.0 / at - 1.0 / atx));
+                    acc.s += w * s;
+                    acc.s_db += w * s * xt.dk_b;
+                }
+            } else if with_grad {
+                acc.g_r -= w * lt;
+                acc.g_alpha -= w * xt.rx / at;
+            }
+            acc.ll += w * ll;
+        }
+        acc
+    };
+    let n = d.w.len();
+    let n_chunks = n.div_ceil(CHUNK);
+    let run = |c: usize| chunk(c * CHUNK, ((c + 1) * CHUNK).min(n));
+    let parts: Vec<Acc> = if n >= PAR_MIN_ROWS {
+        (0..n_chunks).into_par_iter().map(run).collect()
+    } else {
+        (0..n_chunks).map(run).collect()
+    };
+    let mut tot = Acc::default();
+    for a in parts {
+        tot.ll += a.ll;
+        tot.g_r += a.g_r;
+        tot.g_alpha += a.g_alpha;
+        tot.s += a.s;
+        tot.s_db += a.s_db;
+    }
+    let mut ll = tot.ll;
+    let mut g = [tot.g_r, tot.g_alpha, tot.s / p.a, tot.s_db];
+    for (xt, &wx) in terms.iter().zip(&d.x_weight) {
+        ll += wx * xt.c;
+        g[0] += wx * xt.dc_r;
+        g[1] += wx * xt.dc_alpha;
+        g[2] += wx * xt.dc_a;
+        g[3] += wx * xt.dc_b;
+    }
+    if let Some(out) = grad {
+        *out = g;
+    }
+    ll
+}
+
+/// Total weighted log-likelihood of BG/NBD or MBG/NBD with its gradient and analytic Hessian
+/// w.r.t. the natural parameters (r, alpha, a, b). Per row, with dd = k + (r+x) ln((alpha+T) /
+/// (alpha+t_x)) and sigma = sigmoid(dd), the second term softplus(dd) contributes
+/// sigma d^2 dd + sigma (1 - sigma) grad dd grad dd'; the per-x constants use trigamma.
+#[allow(clippy::needless_range_loop)]
+pub(super) fn evaluate_hessian(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    p: &NbdParams,
+) -> (f64, [f64; 4], [[f64; 4]; 4]) {
+    let terms: Vec<XTerms> =
+        d.xs.iter()
+            .map(|&x| match kind {
+                TransactionModelKind::MbgNbd => mbgnbd::x_terms(p, x, true),
+                _ => bgnbd::x_terms(p, x, true),
+            })
+            .collect();
+    let (alpha, a) = (p.alpha, p.a);
+    // acc: ll, g[4], h upper triangle (rr, ra, raa... ) in order
+    // 0 ll, 1..5 g, 5..15 h(00,01,02,03,11,12,13,22,23,33)
+    let chunk = |lo: usize, hi: usize| -> [f64; 15] {
+        let mut acc = [0.0; 15];
+        for i in lo..hi {
+            let xt = &terms[d.xi[i] as usize];
+            let w = d.w[i];
+            let at = alpha + d.t[i];
+            let lt = at.ln();
+            let rx = xt.rx;
+            let ia = 1.0 / at;
+            acc[0] -= w * rx * lt;
+            acc[1] -= w * lt;
+            acc[2] -= w * rx * ia;
+            acc[6] -= w * ia;
+            acc[9] += w * rx * ia * ia;
+            if xt.has_d {
+                let atx = alpha + d.tx[i];
+                let ib = 1.0 / atx;
+                let ldiff = lt - atx.ln();
+                let dd = xt.k + rx * ldiff;
+                let e = (-dd.abs()).exp();
+                acc[0] += w * (dd.max(0.0) + e.ln_1p());
+                let s = if dd >= 0.0 {
+                    1.0 / (1.0 + e)
+                } else {
+                    e / (1.0 + e)
+                };
+                let g = [ldiff, rx * (ia - ib), 1.0 / a, xt.dk_b];
+                let ws = w * s;
+                for k in 0..4 {
+                    acc[1 + k] += ws * g[k];
+                }
+                // sigma * second derivatives of dd
+                acc[6] += ws * (ia - ib);
+                acc[9] += ws * rx * (ib * ib - ia * ia);
+                acc[12] -= ws / (a * a);
+                acc[14] += ws * xt.dk_b * xt.dk_b;
+                let q = ws * (1.0 - s);
+                let mut idx = 5;
+                for k in 0..4 {
+                    for l in k..4 {
+                        acc[idx] += q * g[k] * g[l];
+                        idx += 1;
+                    }
+                }
+            }
+        }
+        acc
+    };
+    let n = d.w.len();
+    let run = |c: usize| chunk(c * CHUNK, ((c + 1) * CHUNK).min(n));
+    let parts: Vec<[f64; 15]> = if n >= PAR_MIN_ROWS {
+        (0..n.div_ceil(CHUNK)).into_par_iter().map(run).collect()
+    } else {
+        (0..n.div_ceil(CHUNK)).map(run).collect()
+    };
+    let mut t = [0.0; 15];
+    for a in parts {
+        for k in 0..15 {
+            t[k] += a[k];
+        }
+    }
+    for (xt, &wx) in terms.iter().zip(&d.x_weight) {
+        t[0] += wx * xt.c;
+        t[1] += wx * xt.dc_r;
+        t[2] += wx * xt.dc_alpha;
+        t[3] += wx * xt.dc_a;
+        t[4] += wx * xt.dc_b;
+        t[5] += wx * xt.hc_rr;
+        t[6] += wx / alpha;
+        t[9] -= wx * p.r / (alpha * alpha);
+        t[12] += wx * xt.hc_aa;
+        t[13] += wx * xt.hc_aa;
+        t[14] += wx * xt.hc_bb;
+    }
+    let mut h = [[0.0; 4]; 4];
+    let mut idx = 5;
+    for k in 0..4 {
+        for l in k..4 {
+            h[k][l] = t[idx];
+            h[l][k] = t[idx];
+            idx += 1;
+        }
+    }
+    (t[0], [t[1], t[2], t[3], t[4]], h)
+}
+
+/// The mean penalised objective of [`objective`] in log-parameters with its gradient and
+/// Hessian, from [`evaluate_hessian`].
+pub(super) fn objective_hessian(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    theta: &[f64],
+    penalizer: f64,
+) -> (f64, [f64; 4], [[f64; 4]; 4]) {
+    let p = [
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    ];
+    let (ll, g, h) = evaluate_hessian(kind, d, &NbdParams::from_array(p));
+    let w = d.total_w;
+    let mut f = -ll / w;
+    let mut gt = [0.0; 4];
+    let mut ht = [[0.0; 4]; 4];
+    for i in 0..4 {
+        f += penalizer * p[i] * p[i];
+        let gi = -g[i] / w + 2.0 * penalizer * p[i];
+        gt[i] = gi * p[i];
+        for j in 0..4 {
+            let hij = -h[i][j] / w + if i == j { 2.0 * penalizer } else { 0.0 };
+            ht[i][j] = p[i] * p[j] * hij + if i == j { p[i] * gi } else { 0.0 };
+        }
+    }
+    (f, gt, ht)
+}
+
+/// Newton's method with a backtracking line search on the mean objective in log-parameters,
+/// from a point near the optimum (the subsample fit). Returns the point, its gradient, the
+/// iterations and the Hessian there, or None if the Hessian is not positive definite or the
+/// search stalls (the caller then runs BFGS).
+#[allow(clippy::type_complexity)]
+pub(super) fn newton(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    start: &[f64],
+    penalizer: f64,
+    opts: &OptimOptions,
+) -> Option<(Vec<f64>, [f64; 4], usize, [[f64; 4]; 4])> {
+    let mut x: Vec<f64> = start.to_vec();
+    let (mut f, mut g, mut h) = objective_hessian(kind, d, &x, penalizer);
+    for it in 0..opts.max_iter.min(100) {
+        if !f.is_finite() {
+            return None;
+        }
+        if norm_inf(&g) <= opts.gtol {
+            return Some((x, g, it, h));
+        }
+        let hv: Vec<Vec<f64>> = h.iter().map(|r| r.to_vec()).collect();
+        let inv = invert_spd(&hv)?;
+        let step: Vec<f64> = (0..4)
+            .map(|i| -(0..4).map(|j| inv[i][j] * g[j]).sum::<f64>())
+            .collect();
+        let mut t = 1.0;
+        let mut accepted = false;
+        for _ in 0..30 {
+            let xn: Vec<f64> = x.iter().zip(&step).map(|(a, b)| a + t * b).collect();
+            if xn.iter().any(|v| !v.is_finite() || v.abs() > MAX_LOG_PARAM) {
+                t *= 0.5;
+                continue;
+            }
+            let (fn_, gn, hn) = objective_hessian(kind, d, &xn, penalizer);
+            if fn_.is_finite()
+                && fn_
+                    <= f + 1e-4 * t * step.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+                        + 1e-15 * f.abs()
+            {
+                x = xn;
+                f = fn_;
+                g = gn;
+                h = hn;
+                accepted = true;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !accepted {
+            return None;
+        }
+    }
+    (norm_inf(&g) <= opts.gtol).then_some((x, g, opts.max_iter.min(100), h))
+}
+
+pub(super) const MAX_LOG_PARAM: f64 = 25.0;
+
+/// Mean penalised negative log-likelihood in log-parameters, and its gradient (BG/NBD and
+/// MBG/NBD; see [`pnbd_objective`] for Pareto/NBD).
+pub fn objective(
+    kind: TransactionModelKind,
+    d: &NbdData,
+    theta: &[f64],
+    penalizer: f64,
+    g: &mut [f64],
+) -> f64 {
+    penalised(theta, penalizer, d.total_w, g, |p, gp| {
+        evaluate(kind, d, p, Some(gp))
+    })
+}
+
+/// [`objective`] for Pareto/NBD.
+pub fn pnbd_objective(d: &pnbd::PnbdData, theta: &[f64], penalizer: f64, g: &mut [f64]) -> f64 {
+    penalised(theta, penalizer, d.total_w, g, |p, gp| {
+        pnbd::evaluate(d, p, Some(gp))
+    })
+}
+
+fn penalised<F: FnOnce(&NbdParams, &mut [f64; 4]) -> f64>(
+    theta: &[f64],
+    penalizer: f64,
+    total_w: f64,
+    g: &mut [f64],
+    ll_grad: F,
+) -> f64 {
+    if theta
+        .iter()
+        .any(|v| !v.is_finite() || v.abs() > 2.0 * MAX_LOG_PARAM)
+    {
+        return f64::NAN;
+    }
+    let p = [
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    ];
+    let params = NbdParams::from_array(p);
+    let mut gp = [0.0; 4];
+    let ll = ll_grad(&params, &mut gp);
+    let mut pen = 0.0;
+    for i in 0..4 {
+        pen += p[i] * p[i];
+        g[i] = -gp[i] * p[i] / total_w + 2.0 * penalizer * p[i] * p[i];
+    }
+    -ll / total_w + penalizer * pen
+}
