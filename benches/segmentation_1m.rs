@@ -145,7 +145,10 @@ fn main() {
     // the previous period's labels, to migrate from
     let mut tables = BTreeMap::new();
     tables.insert("segment_inputs".to_string(), vec![previous]);
-    let prev = model.run(&ModelInputs { tables }).unwrap();
+    let prev = model.run(&ModelInputs {
+            tables,
+            period: None,
+        }).unwrap();
     let prev_segments = prev.tables[0].1.clone();
     drop(prev);
     let rss_before = peak_rss_mib();
@@ -153,7 +156,10 @@ fn main() {
     let mut tables = BTreeMap::new();
     tables.insert("segment_inputs".to_string(), vec![current]);
     tables.insert("previous.customer_segments".to_string(), prev_segments);
-    let inputs = ModelInputs { tables };
+    let inputs = ModelInputs {
+        tables,
+        period: None,
+    };
     let t = Instant::now();
     let out = model.run(&inputs).unwrap();
     let seconds = t.elapsed().as_secs_f64();

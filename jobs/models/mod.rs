@@ -69,6 +69,9 @@ impl ModelsConfig {
 pub struct ModelInputs {
     /// Input tables by name.
     pub tables: BTreeMap<String, Vec<RecordBatch>>,
+    /// The period computed and the one before it (whose partitions are `previous.<table>`);
+    /// None when the job is only planned (`validate`, `plan`).
+    pub period: Option<crate::period::Period>,
 }
 
 impl ModelInputs {

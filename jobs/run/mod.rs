@@ -332,7 +332,7 @@ async fn execute_locked(
                     results,
                     &node.name,
                     "model",
-                    steps::model(&ctx, node, model.as_ref()),
+                    steps::model(&ctx, node, model.as_ref(), &opts.period),
                 )
                 .await?;
                 steps::register_model_outputs(&ctx, node, &out, &scratch).await?;

@@ -148,6 +148,7 @@ pub async fn table_schemas(
                 };
                 let mut inputs = models::ModelInputs {
                     tables: BTreeMap::new(),
+                    period: None,
                 };
                 for input in &node.inputs {
                     let schema = Arc::new(

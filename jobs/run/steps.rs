@@ -170,9 +170,11 @@ pub(super) async fn model(
     ctx: &SessionContext,
     node: &ModelNode,
     model: &dyn Model,
+    period: &crate::period::Period,
 ) -> Result<(ModelOutputs, Option<u64>)> {
     let mut inputs = ModelInputs {
         tables: BTreeMap::new(),
+        period: Some(period.clone()),
     };
     for input in &node.inputs {
         let batches = ctx

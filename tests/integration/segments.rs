@@ -305,3 +305,120 @@ async fn consecutive_periods_reconcile_migration_growth_and_stability() {
     .await;
     assert!(vip[0][0].starts_with("VIP"), "{vip:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_history_follows_every_customer_period_by_period_and_in_a_backfill() {
+    use crm_pipeline::backfill::{self, BackfillOptions, Progress, Selection};
+    use crm_pipeline::models::segments::{SCHEMES, history_columns};
+    use crm_pipeline::period::Period;
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh, wh_backfill) = (
+        tmp.path().join("raw"),
+        tmp.path().join("wh"),
+        tmp.path().join("wh-backfill"),
+    );
+    generated(&raw, 2_000, 37).await;
+    let periods = ["2024-10", "2024-11", "2024-12"];
+    let cfg = config(&raw, &wh);
+    for p in periods {
+        run_period(&cfg, p, &format!("history-{p}")).await.1.unwrap();
+    }
+    let ctx = session(
+        &wh,
+        &[
+            ("customer_segments", periods[0], "p1"),
+            ("customer_segments", periods[1], "p2"),
+            ("customer_segments", periods[2], "p3"),
+        ],
+    )
+    .await;
+    let count = |sql: String| {
+        let ctx = &ctx;
+        async move { rows(ctx, &sql).await[0][0].parse::<i64>().unwrap() }
+    };
+    for info in SCHEMES {
+        let (previous, since) = history_columns(info.name);
+        let label = info.label_column;
+        // the first period has no previous partition: nothing known before it
+        let first = count(format!(
+            "SELECT count(*) FROM customer_segments_p1 WHERE {previous} IS NOT NULL OR {since} <> '{}'",
+            periods[0]
+        ))
+        .await;
+        assert_eq!(first, 0, "{}: history of the first period", info.name);
+        // period 3: `_previous` is the label of period 2, `(new)` for a customer it lacked
+        let wrong_previous = count(format!(
+            "SELECT count(*) FROM customer_segments_p3 c LEFT JOIN customer_segments_p2 b
+               ON c.customer_id = b.customer_id
+             WHERE c.{previous} IS DISTINCT FROM coalesce(b.{label}, '(new)')"
+        ))
+        .await;
+        assert_eq!(wrong_previous, 0, "{}: {previous} of period 3", info.name);
+        // `_since`: the first period of the unbroken run in the current label over the three
+        let expected_since = format!(
+            "CASE WHEN b.{label} = c.{label}
+                  THEN CASE WHEN a.{label} = b.{label} THEN '{}' ELSE '{}' END
+                  ELSE '{}' END",
+            periods[0], periods[1], periods[2]
+        );
+        let wrong_since = count(format!(
+            "SELECT count(*) FROM customer_segments_p3 c
+               LEFT JOIN customer_segments_p2 b ON c.customer_id = b.customer_id
+               LEFT JOIN customer_segments_p1 a ON c.customer_id = a.customer_id
+             WHERE c.{since} <> {expected_since}"
+        ))
+        .await;
+        assert_eq!(wrong_since, 0, "{}: {since} of period 3", info.name);
+        // not vacuous: in every period-3 run length some customers (stayers and movers)
+        if info.name == "rfm" || info.name == "lifecycle" {
+            for p in periods {
+                let n = count(format!(
+                    "SELECT count(*) FROM customer_segments_p3 WHERE {since} = '{p}'"
+                ))
+                .await;
+                assert!(n > 0, "{}: no customer in its label since {p}", info.name);
+            }
+        }
+    }
+
+    // a backfill of the same range builds the same history
+    let cfg_backfill = config(&raw, &wh_backfill);
+    let grain = cfg_backfill.period.grain;
+    let opts = BackfillOptions {
+        from: Period::parse(grain, periods[0]).unwrap(),
+        to: Period::parse(grain, periods[2]).unwrap(),
+        jobs: 2,
+        selection: Selection::All,
+        allow_empty: false,
+        allow: Default::default(),
+        backfill_id: "history".into(),
+        command: vec!["test".into()],
+        config_text: String::new(),
+        progress: Progress::Silent,
+    };
+    let (results, outcome) = backfill::backfill(
+        Arc::new(resolve(&cfg_backfill, &Default::default())),
+        &opts,
+    )
+    .await;
+    outcome.unwrap();
+    assert_eq!(results.exit_code, 0, "{}", results.table());
+    let history: Vec<String> = SCHEMES
+        .iter()
+        .flat_map(|s| {
+            let (a, b) = history_columns(s.name);
+            [a, b]
+        })
+        .collect();
+    let sql = format!(
+        "SELECT customer_id, {} FROM t ORDER BY customer_id",
+        history.join(", ")
+    );
+    for p in periods {
+        let single = pretty(&query(&wh, "customer_segments", p, &sql).await);
+        let filled = pretty(&query(&wh_backfill, "customer_segments", p, &sql).await);
+        assert!(single == filled, "history of {p} differs between runs and a backfill");
+    }
+}

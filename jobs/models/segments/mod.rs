@@ -335,6 +335,21 @@ impl Model for SegmentsModel {
         }
         fields.push(Field::new("unclassified_reason", DataType::Utf8, true));
         cols.push(Arc::new(unclassified_reasons(&outputs, view.len())));
+        let (period, previous_period) = inputs
+            .period
+            .as_ref()
+            .map(|p| (p.label(), p.previous().label()))
+            .unwrap_or_default();
+        for (f, a) in history(
+            &outputs,
+            &view,
+            inputs.table(PREVIOUS),
+            &period,
+            &previous_period,
+        )? {
+            fields.push(f);
+            cols.push(a);
+        }
         let wide = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
             .map_err(|e| Error::Internal(format!("customer_segments: {e}")))?;
 
@@ -391,6 +406,82 @@ fn unclassified_reasons(outputs: &[SchemeOutput], n: usize) -> StringArray {
             (!parts.is_empty()).then(|| parts.join("; "))
         })
         .collect()
+}
+
+/// The history column names of a scheme: its label last period and the period since which it
+/// has had this one.
+pub fn history_columns(scheme: &str) -> (String, String) {
+    (format!("{scheme}_previous"), format!("{scheme}_since"))
+}
+
+/// Per scheme, each customer's segment history from the previous period's published partition:
+/// `<scheme>_previous` is the label it had there (`(new)` for a customer it did not have; null
+/// when no previous partition was published, or it predates the scheme), and `<scheme>_since` the
+/// first period of the customer's current unbroken run in this label: the previous partition's
+/// `_since` when the label is unchanged (its period when that partition predates the history
+/// columns), else this period. A backfill builds it period by period, as single runs do.
+fn history(
+    outputs: &[SchemeOutput],
+    view: &CustomerView,
+    previous: &[RecordBatch],
+    period: &str,
+    previous_period: &str,
+) -> Result<Vec<(Field, ArrayRef)>> {
+    let prev_rows: usize = previous.iter().map(|b| b.num_rows()).sum();
+    let prev = (prev_rows > 0)
+        .then(|| Table::new(PREVIOUS, previous))
+        .transpose()?;
+    let prev_row: Vec<Option<usize>> = match &prev {
+        Some(prev) => {
+            let prev_ids = prev.strings("customer_id")?;
+            let index: HashMap<&str, usize> = (0..prev_ids.len())
+                .map(|i| (prev_ids.value(i), i))
+                .collect();
+            view.id_strs()
+                .iter()
+                .map(|id| index.get(id).copied())
+                .collect()
+        }
+        None => vec![None; view.len()],
+    };
+    let columns: Vec<[(Field, ArrayRef); 2]> = outputs
+        .par_iter()
+        .map(|o| {
+            let (previous_col, since_col) = history_columns(o.scheme);
+            let before = match &prev {
+                Some(p) if p.has(&o.label_column) => Some(p.strings(&o.label_column)?),
+                _ => None,
+            };
+            let before_since = match &prev {
+                Some(p) if p.has(&since_col) => Some(p.strings(&since_col)?),
+                _ => None,
+            };
+            let mut was: Vec<Option<&str>> = Vec::with_capacity(view.len());
+            let mut since: Vec<&str> = Vec::with_capacity(view.len());
+            for (i, row) in prev_row.iter().enumerate() {
+                let label = match (row, &before) {
+                    (_, None) => None,
+                    (None, Some(_)) => Some(NEW_CUSTOMER),
+                    (Some(j), Some(a)) => Some(if a.is_null(*j) { UNCLASSIFIED } else { a.value(*j) }),
+                };
+                let unchanged = label == Some(o.labels[i].as_str()) && row.is_some();
+                let from = match (unchanged, row, &before_since) {
+                    (true, Some(j), Some(s)) if !s.is_null(*j) => s.value(*j),
+                    (true, _, _) => previous_period,
+                    (false, _, _) => period,
+                };
+                was.push(label);
+                since.push(from);
+            }
+            let was: ArrayRef = Arc::new(StringArray::from(was));
+            let since: ArrayRef = Arc::new(StringArray::from(since));
+            Ok([
+                (Field::new(previous_col, DataType::Utf8, true), was),
+                (Field::new(since_col, DataType::Utf8, false), since),
+            ])
+        })
+        .collect::<Result<_>>()?;
+    Ok(columns.into_iter().flatten().collect())
 }
 
 /// Counts of customers per (scheme, from, to): from = the previous period's published label
@@ -499,6 +590,7 @@ mod registry_tests {
         let model = SegmentsModel::new(&ModelsConfig::default());
         let inputs = ModelInputs {
             tables: BTreeMap::new(),
+            period: None,
         };
         let table = Table::new("segment_inputs", inputs.table("segment_inputs")).unwrap();
         let view = CustomerView::new(table).unwrap();
