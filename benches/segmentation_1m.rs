@@ -145,10 +145,12 @@ fn main() {
     // the previous period's labels, to migrate from
     let mut tables = BTreeMap::new();
     tables.insert("segment_inputs".to_string(), vec![previous]);
-    let prev = model.run(&ModelInputs {
+    let prev = model
+        .run(&ModelInputs {
             tables,
             period: None,
-        }).unwrap();
+        })
+        .unwrap();
     let prev_segments = prev.tables[0].1.clone();
     drop(prev);
     let rss_before = peak_rss_mib();

@@ -323,7 +323,10 @@ async fn segment_history_follows_every_customer_period_by_period_and_in_a_backfi
     let periods = ["2024-10", "2024-11", "2024-12"];
     let cfg = config(&raw, &wh);
     for p in periods {
-        run_period(&cfg, p, &format!("history-{p}")).await.1.unwrap();
+        run_period(&cfg, p, &format!("history-{p}"))
+            .await
+            .1
+            .unwrap();
     }
     let ctx = session(
         &wh,
@@ -398,11 +401,8 @@ async fn segment_history_follows_every_customer_period_by_period_and_in_a_backfi
         config_text: String::new(),
         progress: Progress::Silent,
     };
-    let (results, outcome) = backfill::backfill(
-        Arc::new(resolve(&cfg_backfill, &Default::default())),
-        &opts,
-    )
-    .await;
+    let (results, outcome) =
+        backfill::backfill(Arc::new(resolve(&cfg_backfill, &Default::default())), &opts).await;
     outcome.unwrap();
     assert_eq!(results.exit_code, 0, "{}", results.table());
     let history: Vec<String> = SCHEMES
@@ -419,6 +419,9 @@ async fn segment_history_follows_every_customer_period_by_period_and_in_a_backfi
     for p in periods {
         let single = pretty(&query(&wh, "customer_segments", p, &sql).await);
         let filled = pretty(&query(&wh_backfill, "customer_segments", p, &sql).await);
-        assert!(single == filled, "history of {p} differs between runs and a backfill");
+        assert!(
+            single == filled,
+            "history of {p} differs between runs and a backfill"
+        );
     }
 }

@@ -462,7 +462,11 @@ fn history(
                 let label = match (row, &before) {
                     (_, None) => None,
                     (None, Some(_)) => Some(NEW_CUSTOMER),
-                    (Some(j), Some(a)) => Some(if a.is_null(*j) { UNCLASSIFIED } else { a.value(*j) }),
+                    (Some(j), Some(a)) => Some(if a.is_null(*j) {
+                        UNCLASSIFIED
+                    } else {
+                        a.value(*j)
+                    }),
                 };
                 let unchanged = label == Some(o.labels[i].as_str()) && row.is_some();
                 let from = match (unchanged, row, &before_since) {
