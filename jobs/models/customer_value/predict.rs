@@ -293,8 +293,14 @@ fn validate_on_holdout(
         t.f64("age_days")?,
         t.f64("holdout_purchases")?,
     );
-    let rfm: Vec<Rfm> = (0..t.len())
-        .map(|i| Rfm {
+    // in customer order: the metrics are sums, and the mart's row order is the engine's
+    // (parallel), so without an order two runs could differ in the last bits
+    let ids = t.strings("customer_id")?;
+    let mut order: Vec<usize> = (0..t.len()).collect();
+    order.sort_unstable_by(|&a, &b| ids.value(a).cmp(ids.value(b)));
+    let rfm: Vec<Rfm> = order
+        .iter()
+        .map(|&i| Rfm {
             x: x[i].unwrap_or(f64::NAN),
             t_x: tx[i].map(|d| d / unit).unwrap_or(f64::NAN),
             t: age[i].map(|d| d / unit).unwrap_or(f64::NAN),
@@ -322,7 +328,7 @@ fn validate_on_holdout(
         .iter()
         .map(|c| fit.model.conditional_expected_purchases(window, c))
         .collect();
-    let actual: Vec<f64> = actual.iter().map(|a| a.unwrap_or(0.0)).collect();
+    let actual: Vec<f64> = order.iter().map(|&i| actual[i].unwrap_or(0.0)).collect();
     let freq: Vec<f64> = rfm.iter().map(|c| c.x).collect();
     Ok(clv::holdout_metrics(
         &predicted,
