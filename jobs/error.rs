@@ -83,6 +83,16 @@ pub enum Error {
     /// Error-severity data-quality checks failed; nothing was published.
     #[error("data-quality checks failed, nothing published: {0}")]
     DataQuality(String),
+    /// A model's settings do not fit its inputs (a user-defined scheme's rule that does not
+    /// parse, names an unknown column or is not a condition): found by the model, reported
+    /// with the job file by the caller ([`crate::job::Job::err`]).
+    #[error("`{key}`: {message}")]
+    ModelConfig {
+        /// The configuration key, e.g. `models.custom_schemes`.
+        key: String,
+        /// What is wrong, naming the scheme and the rule.
+        message: String,
+    },
     /// A model could not be computed.
     #[error("model `{model}`: {message}")]
     Model {
@@ -121,7 +131,10 @@ impl Error {
     /// The documented process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Usage(_) | Error::Stage { .. } => exit_code::CONFIG,
+            Error::Config { .. }
+            | Error::ModelConfig { .. }
+            | Error::Usage(_)
+            | Error::Stage { .. } => exit_code::CONFIG,
             Error::DataQuality(_) => exit_code::DATA_QUALITY,
             Error::Source { .. } | Error::Storage { .. } | Error::PeriodLocked { .. } => {
                 exit_code::SOURCE_OR_STORAGE

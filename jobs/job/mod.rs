@@ -124,9 +124,20 @@ impl Job {
             .map_err(|(k, m)| spec.err(&k, m))?;
         let mut outputs = Vec::new();
         for (name, config) in &spec.outputs {
-            let columns = config
+            let mut columns = config
                 .column_types(name)
                 .map_err(|(k, m)| spec.err(&k, m))?;
+            // the user-defined schemes' columns join the segments table they are computed into
+            if config.from == "customer_segments" {
+                for s in &spec.models.custom_schemes {
+                    let (previous, since) = crate::models::segments::history_columns(&s.name);
+                    for c in [s.label_column(), previous, since] {
+                        if !columns.iter().any(|(n, _)| *n == c) {
+                            columns.push((c, crate::publish::ColumnType::String));
+                        }
+                    }
+                }
+            }
             outputs.push(Output {
                 name: name.clone(),
                 config: config.clone(),
@@ -154,6 +165,14 @@ impl Job {
     /// A configuration error at `key` of the definition.
     pub fn err(&self, key: &str, message: impl std::fmt::Display) -> Error {
         self.spec.err(key, message)
+    }
+
+    /// A model's configuration error with this job's file named (other errors unchanged).
+    pub fn name_file(&self, e: Error) -> Error {
+        match e {
+            Error::ModelConfig { key, message } => self.err(&key, message),
+            e => e,
+        }
     }
 
     /// An output by name.

@@ -42,6 +42,8 @@ pub struct ModelsConfig {
     pub clusters: segments::clusters::ClusterConfig,
     /// Market positioning of segments.
     pub positioning: positioning::PositioningConfig,
+    /// User-defined schemes, after the built-in ones.
+    pub custom_schemes: Vec<segments::custom::CustomScheme>,
 }
 
 impl ModelsConfig {
@@ -58,6 +60,10 @@ impl ModelsConfig {
             ("models.value_loyalty", self.value_loyalty.validate()),
             ("models.clusters", self.clusters.validate()),
             ("models.positioning", self.positioning.validate()),
+            (
+                segments::custom::KEY,
+                segments::custom::validate(&self.custom_schemes),
+            ),
         ] {
             checked.map_err(|msg| (key.to_string(), msg))?;
         }

@@ -85,6 +85,11 @@ impl Table {
             .collect())
     }
 
+    /// The whole table as one batch.
+    pub fn batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
     /// Whether the table has a column.
     pub fn has(&self, col: &str) -> bool {
         self.batch.column_by_name(col).is_some()

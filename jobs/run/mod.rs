@@ -334,7 +334,8 @@ async fn execute_locked(
                     "model",
                     steps::model(&ctx, node, model.as_ref(), &opts.period),
                 )
-                .await?;
+                .await
+                .map_err(|e| job.name_file(e))?;
                 steps::register_model_outputs(&ctx, node, &out, &scratch).await?;
                 results.models.insert(node.name.clone(), out.report);
                 results.warnings.extend(

@@ -163,7 +163,7 @@ pub async fn table_schemas(
                         .tables
                         .insert(input.clone(), vec![RecordBatch::new_empty(schema)]);
                 }
-                let out = model.run(&inputs)?;
+                let out = model.run(&inputs).map_err(|e| job.name_file(e))?;
                 for (table, batches) in out.tables {
                     if let Some(b) = batches.first() {
                         register(&table, b.schema())?;

@@ -641,7 +641,12 @@ async fn three_periods_trends_links_downloads_and_a_failed_run_in_chromium() {
     }
     // no two bubble labels overlap, as the browser laid them out
     let maps = r["maps"].as_array().unwrap();
-    assert_eq!(maps.len(), 9, "one map per scheme");
+    let schemes = crm_pipeline::models::segments::SCHEMES.len()
+        + config(Path::new("/r"), Path::new("/w"))
+            .models
+            .custom_schemes
+            .len();
+    assert_eq!(maps.len(), schemes, "one map per scheme");
     for labels in maps {
         let b: Vec<(String, [f64; 4])> = labels
             .as_array()

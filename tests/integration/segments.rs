@@ -284,7 +284,9 @@ async fn consecutive_periods_reconcile_migration_growth_and_stability() {
     .into_iter()
     .map(|r| (r[0].clone(), r[1].parse().unwrap()))
     .collect();
-    assert_eq!(per_scheme.len(), 9, "{per_scheme:?}");
+    // every built-in scheme and every user-defined one of the default pipeline.yaml
+    let schemes = crm_pipeline::models::segments::SCHEMES.len() + cfg.models.custom_schemes.len();
+    assert_eq!(per_scheme.len(), schemes, "{per_scheme:?}");
     assert!(per_scheme.values().all(|&n| n >= 1), "{per_scheme:?}");
     let bad = rows(
         &ctx,
@@ -424,4 +426,133 @@ async fn segment_history_follows_every_customer_period_by_period_and_in_a_backfi
             "history of {p} differs between runs and a backfill"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_defined_schemes_get_the_treatment_of_the_built_in_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (tmp.path().join("raw"), tmp.path().join("wh"));
+    generated(&raw, 1_500, 43).await;
+    // the default pipeline.yaml ships two: `region` (a column) and `demographic` (rules)
+    let cfg = config(&raw, &wh);
+    let names: Vec<&str> = cfg
+        .models
+        .custom_schemes
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["region", "demographic"]);
+    run_period(&cfg, "2024-11", "own-nov").await.1.unwrap();
+    run_period(&cfg, "2024-12", "own-dec").await.1.unwrap();
+    let p = "2024-12";
+    let ctx = session(
+        &wh,
+        &[
+            ("customer_segments", p, "s"),
+            ("customer_features", p, "f"),
+            ("segment_summary", p, "sum"),
+            ("positioning", p, "pos"),
+            ("segment_migration", p, "mig"),
+        ],
+    )
+    .await;
+    let one = |sql: &str| {
+        let (ctx, sql) = (&ctx, sql.to_string());
+        async move { rows(ctx, &sql).await[0][0].clone() }
+    };
+    // labels equal their definitions, recomputed from the published features
+    let wrong_region = one(
+        "SELECT count(*) FROM customer_segments_s s JOIN customer_features_f f USING (customer_id)
+         WHERE s.region_segment <> coalesce(f.region, 'unknown region')",
+    )
+    .await;
+    assert_eq!(wrong_region, "0");
+    let wrong_demographic = one(
+        "SELECT count(*) FROM customer_segments_s s JOIN customer_features_f f USING (customer_id)
+         WHERE s.demographic_segment <> CASE
+             WHEN f.age_band IN ('18-24', '25-34') AND f.gender = 'F' THEN 'young women'
+             WHEN f.age_band IN ('18-24', '25-34') AND f.gender = 'M' THEN 'young men'
+             WHEN f.age_band IN ('35-44', '45-54') AND f.gender = 'F' THEN 'middle-aged women'
+             WHEN f.age_band IN ('35-44', '45-54') AND f.gender = 'M' THEN 'middle-aged men'
+             WHEN f.age_band IN ('55-64', '65+') THEN 'seniors'
+             ELSE 'other or unknown' END",
+    )
+    .await;
+    assert_eq!(wrong_demographic, "0");
+    for (scheme, min_segments) in [("region", 5), ("demographic", 5)] {
+        // reconciliation: every customer in exactly one segment of the scheme
+        let customers = one("SELECT count(*) FROM customer_segments_s").await;
+        let summed = one(&format!(
+            "SELECT CAST(sum(customers) AS BIGINT) FROM segment_summary_sum WHERE scheme = '{scheme}'"
+        ))
+        .await;
+        assert_eq!(summed, customers, "{scheme}: summary customers");
+        let segments: i64 = one(&format!(
+            "SELECT count(*) FROM segment_summary_sum WHERE scheme = '{scheme}'"
+        ))
+        .await
+        .parse()
+        .unwrap();
+        assert!(segments >= min_segments, "{scheme}: {segments} segments");
+        let positioned = one(&format!(
+            "SELECT count(*) FROM positioning_pos WHERE scheme = '{scheme}' AND strategy_rule IS NOT NULL"
+        ))
+        .await;
+        assert_eq!(positioned, segments.to_string(), "{scheme}: positioning");
+        let migrated = one(&format!(
+            "SELECT CAST(sum(customers) AS BIGINT) FROM segment_migration_mig
+             WHERE scheme = '{scheme}' AND to_segment <> '(gone)'"
+        ))
+        .await;
+        assert_eq!(migrated, customers, "{scheme}: migration");
+        let history = one(&format!(
+            "SELECT count(*) FROM customer_segments_s WHERE {scheme}_previous IS NULL OR {scheme}_since IS NULL"
+        ))
+        .await;
+        assert_eq!(history, "0", "{scheme}: history in the second period");
+    }
+    let html = crm_pipeline::report::render(
+        &crm_pipeline::storage::Location::parse(&wh.display().to_string()).unwrap(),
+        p,
+    )
+    .await
+    .unwrap();
+    for scheme in ["region", "demographic"] {
+        for section in ["seg", "pos", "mig"] {
+            let id = format!("id=\"{section}-{scheme}\"");
+            assert!(html.contains(&id), "the report has no {id}");
+        }
+    }
+
+    // a typo in a rule: `validate` refuses it, naming the scheme and the rule
+    let job = tmp.path().join("pipeline.yaml");
+    let text = std::fs::read_to_string(repo_file("pipeline.yaml"))
+        .unwrap()
+        .replace("young men: \"age_band IN", "young men: \"agee_band IN")
+        .replace(
+            "  dir: sql ",
+            &format!("  dir: {} ", repo_file("sql").display()),
+        );
+    assert!(text.contains("agee_band"));
+    std::fs::write(&job, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crm-pipeline"))
+        .arg("validate")
+        .arg("--config")
+        .arg(&job)
+        .arg("--raw")
+        .arg(&raw)
+        .arg("--warehouse")
+        .arg(&wh)
+        .env_remove("CRM_PIPELINE_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("models.custom_schemes")
+            && stderr.contains("scheme `demographic`")
+            && stderr.contains("rule `young men")
+            && stderr.contains("agee_band"),
+        "{stderr}"
+    );
 }

@@ -493,7 +493,7 @@ pub fn assign(cfg: &ClusterConfig, view: &CustomerView) -> Result<SchemeOutput> 
     let mut ids: Vec<Option<u8>> = vec![None; view.len()];
     let mut labels = vec![UNCLASSIFIED.to_string(); view.len()];
     let mut out = SchemeOutput::new("clusters");
-    out.why_unclassified = "no purchases or a clustering feature unknown";
+    out.why_unclassified = "no purchases or a clustering feature unknown".into();
     let min_k = cfg
         .candidates()
         .ok()

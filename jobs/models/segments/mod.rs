@@ -5,6 +5,7 @@
 //! each of the previous period's published segments to each of this period's.
 
 pub mod clusters;
+pub mod custom;
 pub mod lifecycle;
 pub mod preference;
 pub mod rfm;
@@ -72,6 +73,11 @@ impl CustomerView {
         self.len() == 0
     }
 
+    /// Every input column, as one batch (user-defined schemes evaluate their rules on it).
+    pub fn batch(&self) -> &RecordBatch {
+        self.table.batch()
+    }
+
     /// Customer ids as string slices.
     pub fn id_strs(&self) -> Vec<&str> {
         (0..self.ids.len()).map(|i| self.ids.value(i)).collect()
@@ -111,11 +117,11 @@ impl CustomerView {
 /// What one scheme adds: its wide columns and one label per customer.
 pub struct SchemeOutput {
     /// The scheme name used in `customer_segment_labels.scheme`.
-    pub scheme: &'static str,
+    pub scheme: String,
     /// The customer_segments column holding the labels.
     pub label_column: String,
     /// Why a customer is `unclassified` by this scheme.
-    pub why_unclassified: &'static str,
+    pub why_unclassified: String,
     /// Wide columns for customer_segments, in order.
     pub columns: Vec<(Field, ArrayRef)>,
     /// One label per customer.
@@ -126,11 +132,11 @@ pub struct SchemeOutput {
 
 impl SchemeOutput {
     /// An empty output for `scheme`.
-    pub fn new(scheme: &'static str) -> Self {
+    pub fn new(scheme: &str) -> Self {
         Self {
-            scheme,
+            scheme: scheme.to_string(),
             label_column: String::new(),
-            why_unclassified: "no purchases",
+            why_unclassified: "no purchases".into(),
             columns: Vec::new(),
             labels: Vec::new(),
             report: serde_json::Value::Null,
@@ -276,11 +282,15 @@ pub struct SegmentsModel {
 }
 
 impl SegmentsModel {
-    /// The configured schemes, in [`SCHEMES`] order.
+    /// The configured schemes: the built-in ones in [`SCHEMES`] order, then the user-defined
+    /// ones (`models.custom_schemes`) in their order.
     pub fn new(cfg: &ModelsConfig) -> Self {
-        Self {
-            schemes: SCHEMES.iter().map(|info| (info.build)(cfg)).collect(),
+        let mut schemes: Vec<Scheme> = SCHEMES.iter().map(|info| (info.build)(cfg)).collect();
+        for s in &cfg.custom_schemes {
+            let s = s.clone();
+            schemes.push(Box::new(move |view| custom::assign(&s, view)));
         }
+        Self { schemes }
     }
 }
 
@@ -361,7 +371,7 @@ impl Model for SegmentsModel {
         ]));
         let mut long = Vec::with_capacity(outputs.len());
         for o in &outputs {
-            let scheme = StringArray::from_iter_values(std::iter::repeat_n(o.scheme, n));
+            let scheme = StringArray::from_iter_values(std::iter::repeat_n(o.scheme.as_str(), n));
             let labels = StringArray::from_iter_values(o.labels.iter());
             long.push(
                 RecordBatch::try_new(
@@ -447,7 +457,7 @@ fn history(
     let columns: Vec<[(Field, ArrayRef); 2]> = outputs
         .par_iter()
         .map(|o| {
-            let (previous_col, since_col) = history_columns(o.scheme);
+            let (previous_col, since_col) = history_columns(&o.scheme);
             let before = match &prev {
                 Some(p) if p.has(&o.label_column) => Some(p.strings(&o.label_column)?),
                 _ => None,
@@ -554,7 +564,7 @@ fn migration(
             .collect();
         for (o, pairs) in outputs.iter().zip(per_scheme) {
             for (f, t, n) in pairs {
-                counts.insert((o.scheme, f, t), n);
+                counts.insert((o.scheme.as_str(), f, t), n);
             }
         }
     }

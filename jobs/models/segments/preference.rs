@@ -136,7 +136,7 @@ pub fn assign(cfg: &PreferenceConfig, view: &CustomerView) -> Result<SchemeOutpu
         })
         .collect();
     let mut out = SchemeOutput::new("preference");
-    out.why_unclassified = "too few completed orders to infer a preference";
+    out.why_unclassified = "too few completed orders to infer a preference".into();
     out.set_label("preference_type", labels);
     out.report = serde_json::json!({
         "basis": format!("{:?}", cfg.basis).to_lowercase(),

@@ -207,7 +207,7 @@ pub fn assign(cfg: &ValueLoyaltyConfig, view: &CustomerView) -> Result<SchemeOut
             / rows.len() as f64
     };
     let mut out = SchemeOutput::new("value_loyalty");
-    out.why_unclassified = "no purchases (or value unknown)";
+    out.why_unclassified = "no purchases (or value unknown)".into();
     out.push_str("value_loyalty_code", codes);
     out.set_label("value_loyalty_class", labels);
     out.report = serde_json::json!({
