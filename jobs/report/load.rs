@@ -379,10 +379,17 @@ pub async fn load(layout: &Layout, period: &str, cfg: &ReportConfig) -> Result<T
         }
         for (name, mut counts) in extra {
             counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            // a user-defined scheme (models.custom_schemes) has its column in customer_segments
+            let column = crate::models::segments::custom::label_column(&name);
+            let column = p
+                .counts("customer_segments", &column)
+                .await?
+                .is_some()
+                .then_some(column);
             schemes.push(SchemeRow {
                 title: name.clone(),
                 name,
-                column: None,
+                column,
                 counts: Some(counts),
             });
         }

@@ -518,6 +518,10 @@ async fn user_defined_schemes_get_the_treatment_of_the_built_in_ones() {
     .await
     .unwrap();
     for scheme in ["region", "demographic"] {
+        assert!(
+            html.contains(&format!("{scheme}_segment")),
+            "the report names the column of {scheme}"
+        );
         for section in ["seg", "pos", "mig"] {
             let id = format!("id=\"{section}-{scheme}\"");
             assert!(html.contains(&id), "the report has no {id}");

@@ -29,6 +29,11 @@ use crate::error::{Error, Result};
 /// The configuration key of the custom schemes, in errors.
 pub const KEY: &str = "models.custom_schemes";
 
+/// The `customer_segments` column of the user-defined scheme `name`.
+pub fn label_column(name: &str) -> String {
+    format!("{name}_segment")
+}
+
 /// One user-defined scheme.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +55,7 @@ pub struct CustomScheme {
 impl CustomScheme {
     /// The `customer_segments` column holding the scheme's labels.
     pub fn label_column(&self) -> String {
-        format!("{}_segment", self.name)
+        label_column(&self.name)
     }
 
     /// The rules in order, as (label, expression).
