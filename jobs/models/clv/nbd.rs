@@ -24,6 +24,16 @@ impl NbdParams {
             .iter()
             .all(|v| v.is_finite() && *v > 0.0)
     }
+    /// The natural parameters of log-parameters (the optimiser's coordinates).
+    pub(super) fn exp_of(theta: &[f64]) -> [f64; 4] {
+        [
+            theta[0].exp(),
+            theta[1].exp(),
+            theta[2].exp(),
+            theta[3].exp(),
+        ]
+    }
+
     pub(super) fn from_array(v: [f64; 4]) -> NbdParams {
         NbdParams {
             r: v[0],

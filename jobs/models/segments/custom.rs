@@ -10,8 +10,8 @@
 //!
 //! and `fallback`, the label of a customer no rule matches (or whose column is null); without a
 //! fallback such a customer is `unclassified`, with the reason. The expressions are DataFusion SQL,
-//! parsed and type-checked against the inputs' schema by `validate` and before a run; a typo is a
-//! configuration error naming the scheme and the rule.
+//! parsed and type-checked against the inputs' schema when the model runs, which `validate` does on
+//! the planned (empty) inputs; a typo is a configuration error naming the scheme and the rule.
 
 use std::sync::Arc;
 
@@ -172,15 +172,6 @@ fn compile(scheme: &CustomScheme, schema: &Schema) -> std::result::Result<Compil
 
 fn root_message(e: &datafusion::error::DataFusionError) -> String {
     e.find_root().to_string()
-}
-
-/// Checks every scheme's expressions against the inputs' schema (for `validate` and before a
-/// run reaches the model): the first error, naming the scheme and the rule.
-pub fn check(schemes: &[CustomScheme], schema: &Schema) -> std::result::Result<(), String> {
-    for s in schemes {
-        compile(s, schema)?;
-    }
-    Ok(())
 }
 
 /// Labels every customer of `view` by `scheme`.
@@ -372,7 +363,7 @@ mod tests {
             rules: rules(&[("young", "agee_band = '18-24'")]),
             fallback: None,
         };
-        let e = check(std::slice::from_ref(&typo), &schema).unwrap_err();
+        let e = compile(&typo, &schema).err().unwrap();
         assert!(
             e.contains("scheme `demo`") && e.contains("rule `young"),
             "{e}"
@@ -382,7 +373,7 @@ mod tests {
             rules: rules(&[("big", "clv * 2")]),
             ..typo.clone()
         };
-        let e = check(&[number], &schema).unwrap_err();
+        let e = compile(&number, &schema).err().unwrap();
         assert!(e.contains("not a true/false condition"), "{e}");
         let err = assign(&typo, &view()).err().unwrap();
         assert!(matches!(err, Error::ModelConfig { .. }), "{err}");

@@ -350,10 +350,12 @@ impl Model for SegmentsModel {
             .as_ref()
             .map(|p| (p.label(), p.previous().label()))
             .unwrap_or_default();
+        // the previous period's segments, joined to this period's customers once for both
+        let previous = Previous::new(&view, inputs.table(PREVIOUS))?;
         for (f, a) in history(
             &outputs,
             &view,
-            inputs.table(PREVIOUS),
+            previous.as_ref(),
             &period,
             &previous_period,
         )? {
@@ -382,7 +384,7 @@ impl Model for SegmentsModel {
             );
         }
         let t = std::time::Instant::now();
-        let migration = migration(&outputs, &view, inputs.table(PREVIOUS))?;
+        let migration = migration(&outputs, previous.as_ref())?;
         let mut seconds = seconds;
         seconds.insert(
             "migration".into(),
@@ -433,27 +435,13 @@ pub fn history_columns(scheme: &str) -> (String, String) {
 fn history(
     outputs: &[SchemeOutput],
     view: &CustomerView,
-    previous: &[RecordBatch],
+    previous: Option<&Previous>,
     period: &str,
     previous_period: &str,
 ) -> Result<Vec<(Field, ArrayRef)>> {
-    let prev_rows: usize = previous.iter().map(|b| b.num_rows()).sum();
-    let prev = (prev_rows > 0)
-        .then(|| Table::new(PREVIOUS, previous))
-        .transpose()?;
-    let prev_row: Vec<Option<usize>> = match &prev {
-        Some(prev) => {
-            let prev_ids = prev.strings("customer_id")?;
-            let index: HashMap<&str, usize> = (0..prev_ids.len())
-                .map(|i| (prev_ids.value(i), i))
-                .collect();
-            view.id_strs()
-                .iter()
-                .map(|id| index.get(id).copied())
-                .collect()
-        }
-        None => vec![None; view.len()],
-    };
+    let none = vec![None; view.len()];
+    let prev_row = previous.map_or(&none, |p| &p.row_of);
+    let prev = previous.map(|p| &p.table);
     let columns: Vec<[(Field, ArrayRef); 2]> = outputs
         .par_iter()
         .map(|o| {
@@ -498,14 +486,35 @@ fn history(
     Ok(columns.into_iter().flatten().collect())
 }
 
+/// The previous period's published segments (`previous.customer_segments`) and each current
+/// customer's row in them; None when no previous partition was published.
+struct Previous {
+    table: Table,
+    row_of: Vec<Option<usize>>,
+}
+
+impl Previous {
+    fn new(view: &CustomerView, batches: &[RecordBatch]) -> Result<Option<Self>> {
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(None);
+        }
+        let table = Table::new(PREVIOUS, batches)?;
+        let ids = table.strings("customer_id")?;
+        let index: HashMap<&str, usize> = (0..ids.len()).map(|i| (ids.value(i), i)).collect();
+        let row_of = view
+            .id_strs()
+            .iter()
+            .map(|id| index.get(id).copied())
+            .collect();
+        drop(index);
+        Ok(Some(Self { table, row_of }))
+    }
+}
+
 /// Counts of customers per (scheme, from, to): from = the previous period's published label
 /// (`(new)` for a customer it did not have), to = this period's (`(gone)` for a customer of the
 /// previous period missing now). Empty when no previous partition was published.
-fn migration(
-    outputs: &[SchemeOutput],
-    view: &CustomerView,
-    previous: &[RecordBatch],
-) -> Result<RecordBatch> {
+fn migration(outputs: &[SchemeOutput], previous: Option<&Previous>) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("scheme", DataType::Utf8, false),
         Field::new("from_segment", DataType::Utf8, false),
@@ -514,18 +523,14 @@ fn migration(
         Field::new("share_of_from", DataType::Float64, false),
         Field::new("stayed", DataType::Boolean, false),
     ]));
-    let prev_rows: usize = previous.iter().map(|b| b.num_rows()).sum();
     let mut counts: BTreeMap<(&str, String, String), i64> = BTreeMap::new();
-    if prev_rows > 0 {
-        let prev = Table::new(PREVIOUS, previous)?;
-        let prev_ids = prev.strings("customer_id")?;
-        let index: HashMap<&str, usize> = (0..prev_ids.len())
-            .map(|i| (prev_ids.value(i), i))
-            .collect();
-        // each current customer's row in the previous partition, and which previous ones left
-        let ids = view.id_strs();
-        let prev_row: Vec<Option<usize>> = ids.iter().map(|id| index.get(id).copied()).collect();
-        let mut kept = vec![false; prev_ids.len()];
+    if let Some(Previous {
+        table: prev,
+        row_of: prev_row,
+    }) = previous
+    {
+        // which previous customers are still here (the others left)
+        let mut kept = vec![false; prev.len()];
         for j in prev_row.iter().flatten() {
             kept[*j] = true;
         }

@@ -302,12 +302,7 @@ pub(super) fn objective_hessian(
     theta: &[f64],
     penalizer: f64,
 ) -> (f64, [f64; 4], [[f64; 4]; 4]) {
-    let p = [
-        theta[0].exp(),
-        theta[1].exp(),
-        theta[2].exp(),
-        theta[3].exp(),
-    ];
+    let p = NbdParams::exp_of(theta);
     let (ll, g, h) = evaluate_hessian(kind, d, &NbdParams::from_array(p));
     let w = d.total_w;
     let mut f = -ll / w;
@@ -417,12 +412,7 @@ fn penalised<F: FnOnce(&NbdParams, &mut [f64; 4]) -> f64>(
     {
         return f64::NAN;
     }
-    let p = [
-        theta[0].exp(),
-        theta[1].exp(),
-        theta[2].exp(),
-        theta[3].exp(),
-    ];
+    let p = NbdParams::exp_of(theta);
     let params = NbdParams::from_array(p);
     let mut gp = [0.0; 4];
     let ll = ll_grad(&params, &mut gp);

@@ -436,12 +436,7 @@ pub fn fit_transactions(
         return fail(out, "optimiser did not run".into());
     };
     let theta = res.x.clone();
-    let p = [
-        theta[0].exp(),
-        theta[1].exp(),
-        theta[2].exp(),
-        theta[3].exp(),
-    ];
+    let p = NbdParams::exp_of(&theta);
     let params = NbdParams::from_array(p);
     out.model.params = params;
     out.iterations = iterations;
