@@ -251,6 +251,19 @@ impl PublishedPeriod {
         Frame::from_batches(&names, &batches).map(Some)
     }
 
+    /// Whether the period's `table` has `column`.
+    pub async fn has_column(&self, table: &str, column: &str) -> Result<bool> {
+        if !self.register(table).await? {
+            return Ok(false);
+        }
+        let df = self
+            .ctx
+            .table(table)
+            .await
+            .context(|| format!("reading table {table}"))?;
+        Ok(df.schema().field_with_unqualified_name(column).is_ok())
+    }
+
     /// Counts of `column` values in `table` (largest first, then by value); `None` when the
     /// table or the column is absent.
     pub async fn counts(&self, table: &str, column: &str) -> Result<Option<Vec<(String, i64)>>> {

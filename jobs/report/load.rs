@@ -382,9 +382,8 @@ pub async fn load(layout: &Layout, period: &str, cfg: &ReportConfig) -> Result<T
             // a user-defined scheme (models.custom_schemes) has its column in customer_segments
             let column = crate::models::segments::custom::label_column(&name);
             let column = p
-                .counts("customer_segments", &column)
+                .has_column("customer_segments", &column)
                 .await?
-                .is_some()
                 .then_some(column);
             schemes.push(SchemeRow {
                 title: name.clone(),
