@@ -59,13 +59,18 @@ pub fn engine_runtime(
     );
     if let Some(limit) = settings.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-        // each sort keeps this much back for merging its spills (default 10 MB); under a small
-        // limit that reservation alone would exhaust it, so cap it at a share of the limit
+        // each sort keeps this much back for merging its spills (default 10 MB), and that
+        // reservation cannot spill: the fair pool gives each spilling operator (sorts,
+        // aggregations, repartitions) an equal share of what such reservations leave. A stage
+        // plan holds several sorts per partition (segment_summary: windows and the final
+        // order), so a cap of limit / (4 x partitions) left the aggregations a few hundred KB
+        // each at 40 MiB and one of them failed its first allocation; cap it at limit / 32
+        // per partition (merging spills needs little: the spill files are read a batch each)
         let partitions = sc.target_partitions().max(1);
         let execution = &mut sc.options_mut().execution;
         execution.sort_spill_reservation_bytes = execution
             .sort_spill_reservation_bytes
-            .min(limit / (4 * partitions));
+            .min(limit / (32 * partitions));
         // the Parquet writer buffers a row group and cannot spill: one column pass per file
         // and small row groups for the run's scratch files (published files are not written
         // by the engine)
