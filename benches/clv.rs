@@ -168,7 +168,8 @@ fn f64s(col: &[String]) -> Vec<f64> {
 
 /// Times the customer_value model's steps (jobs/models/customer_value.rs `predict`) once on a
 /// CSV. `CRM_BENCH_CLV_MODEL` = bgnbd (default), mbgnbd or pnbd picks the transaction model;
-/// `CRM_BENCH_CLV_INTERVAL_DRAWS` = N (default 0) also times the CLV / P(alive) intervals.
+/// `CRM_BENCH_CLV_INTERVALS` = `delta` or `draws:N` also times the CLV / P(alive) intervals
+/// by that method.
 fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value, String> {
     use crm_pipeline::models::clv::interval::{CustomerRef, IntervalOptions, intervals};
     use crm_pipeline::models::clv::pnbd::PnbdView;
@@ -179,10 +180,19 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         Ok("bgnbd") | Err(_) => TransactionModelKind::BgNbd,
         Ok(other) => return Err(format!("unknown CRM_BENCH_CLV_MODEL {other}")),
     };
-    let draws: usize = std::env::var("CRM_BENCH_CLV_INTERVAL_DRAWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    use crm_pipeline::models::clv::interval::IntervalMethod;
+    let method = match std::env::var("CRM_BENCH_CLV_INTERVALS").as_deref() {
+        Err(_) | Ok("") | Ok("none") => None,
+        Ok("delta") => Some((IntervalMethod::Delta, 0)),
+        Ok(v) => match v.strip_prefix("draws:").and_then(|n| n.parse().ok()) {
+            Some(n) => Some((IntervalMethod::Draws, n)),
+            None => {
+                return Err(format!(
+                    "CRM_BENCH_CLV_INTERVALS: delta or draws:N, got {v}"
+                ));
+            }
+        },
+    };
     let cols = read_columns(clv_csv, &["frequency", "recency", "T", "monetary_value"])?;
     let (x, tx, t, m) = (
         f64s(&cols[0]),
@@ -261,7 +271,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         "transaction": params,
         "gamma_gamma": {"p": gfit.params.p, "q": gfit.params.q, "v": gfit.params.v},
     });
-    if draws > 0 {
+    if let Some((method, draws)) = method {
         let cov = tfit.cov_log.as_deref().ok_or("no covariance")?;
         let refs: Vec<CustomerRef> = (0..customers.len())
             .filter_map(|k| {
@@ -282,10 +292,12 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
             &CLV,
             &IntervalOptions {
                 level: 0.9,
+                method,
                 draws,
                 seed: 1,
             },
         )?;
+        out["interval_method"] = serde_json::json!(format!("{method:?}").to_lowercase());
         out["interval_draws"] = serde_json::json!(draws);
         out["interval_seconds"] = serde_json::json!(t3.elapsed().as_secs_f64());
         out["interval_cpu_seconds"] = serde_json::json!(cpu_seconds() - c3);

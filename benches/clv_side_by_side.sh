@@ -3,8 +3,9 @@
 # same simulated summaries (times at whole days in weeks, as the warehouse computes them):
 #   - BG/NBD on 1,000,000 customers: the fit (grouping + fit + standard errors), the scoring
 #     (discounted CLV over 365 days in 30-day steps at 10%/yr, P(alive), expected purchases,
-#     Gamma-Gamma spend) and, ours only, the CLV / P(alive) intervals (200 parameter draws);
-#   - Pareto/NBD fits on 100,000 and 1,000,000 customers. lifetimes' Pareto/NBD at 1,000,000 is
+#     Gamma-Gamma spend) and, ours only, the CLV / P(alive) intervals (the default delta method,
+#     and 200 parameter draws);
+#   - Pareto/NBD fits on 100,000 and 1,000,000 customers (and ours' delta intervals at 1,000,000). lifetimes' Pareto/NBD at 1,000,000 is
 #     timed on the file's first 100,000 customers and extrapolated x10 (its likelihood is
 #     evaluated per customer, so time per Nelder-Mead iteration is linear in the customers;
 #     the 100k file measures how many iterations it needs). Set CLV_PEER_FULL_1M=1 to run it
@@ -31,15 +32,16 @@ for l in sys.stdin:
         print(m["executable"])')
 [ -x "$clv_bench" ] || { echo "could not build the clv bench binary: run cargo bench --no-run --bench clv" >&2; exit 1; }
 
-ours() { # csv model draws -> three JSON lines
+ours() { # csv model intervals (none | delta | draws:N) -> three JSON lines
   for _ in 1 2 3; do
-    CRM_BENCH_CLV_CSV="$1" CRM_BENCH_CLV_MODEL="$2" CRM_BENCH_CLV_INTERVAL_DRAWS="$3" "$clv_bench"
+    CRM_BENCH_CLV_CSV="$1" CRM_BENCH_CLV_MODEL="$2" CRM_BENCH_CLV_INTERVALS="$3" "$clv_bench"
   done
 }
 echo "crm-pipeline (3 runs each)" >&2
-ours "$work/bgnbd_1m.csv" bgnbd 200 > "$work/ours_bgnbd_1m.jsonl"
-ours "$work/pnbd_100k.csv" pnbd 0 > "$work/ours_pnbd_100k.jsonl"
-ours "$work/pnbd_1m.csv" pnbd 0 > "$work/ours_pnbd_1m.jsonl"
+ours "$work/bgnbd_1m.csv" bgnbd delta > "$work/ours_bgnbd_1m.jsonl"
+ours "$work/bgnbd_1m.csv" bgnbd draws:200 > "$work/ours_bgnbd_1m_draws.jsonl"
+ours "$work/pnbd_100k.csv" pnbd none > "$work/ours_pnbd_100k.jsonl"
+ours "$work/pnbd_1m.csv" pnbd delta > "$work/ours_pnbd_1m.jsonl"
 echo "lifetimes" >&2
 "$py" benches/clv_peer.py "$work/bgnbd_1m.csv" --model bgnbd --score | tee /dev/stderr | tail -n 1 > "$work/peer_bgnbd_1m.json"
 "$py" benches/clv_peer.py "$work/pnbd_100k.csv" --model pnbd | tee /dev/stderr | tail -n 1 > "$work/peer_pnbd_100k.json"
@@ -78,13 +80,17 @@ for size in ["100k", "1m"]:
     print(f"Pareto/NBD {size}: ours {o['transaction']} LL {o['transaction_log_likelihood']:.2f}; lifetimes {p['params']}")
 print(f"BG/NBD: ours {bg['transaction']}; lifetimes {pb['params']}")
 print(f"total CLV: ours {bg['total_clv']:.2f}, lifetimes {pb['total_clv']:.2f} (relative difference {rel(bg['total_clv'], pb['total_clv']):.1e})")
-print(f"intervals (200 draws, 1,000,000 customers): {bgm('interval_seconds'):.3f} s ({bgm('interval_cpu_seconds'):.3f} CPU s), ours only")
+_, drm = ours("bgnbd_1m_draws"); _, pm = ours("pnbd_1m")
+for label, med in [("BG/NBD, delta method", bgm), ("BG/NBD, 200 parameter draws", drm), ("Pareto/NBD, delta method", pm)]:
+    print(f"intervals, {label}, 1,000,000 customers: {med('interval_seconds'):.3f} s ({med('interval_cpu_seconds'):.3f} CPU s), ours only")
 print()
 print("| | crm-pipeline s | lifetimes s | lifetimes / ours |")
 print("|---|---:|---:|---:|")
 for label, o, p in rows:
     print(f"| {label} | {o:.3f} | {p:.2f} | {p / o:.0f}x |")
 json.dump({"rows": [{"what": l, "ours_seconds": o, "lifetimes_seconds": p} for l, o, p in rows],
-           "interval_seconds": bgm("interval_seconds"), "ours_bgnbd": bg, "peer_bgnbd": pb},
+           "interval_seconds": {"bgnbd_delta": bgm("interval_seconds"), "bgnbd_draws_200": drm("interval_seconds"),
+                                "pnbd_delta": pm("interval_seconds")},
+           "ours_bgnbd": bg, "peer_bgnbd": pb},
           open(f"{w}/clv_side_by_side.json", "w"), indent=1)
 EOF

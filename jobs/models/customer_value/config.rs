@@ -103,7 +103,10 @@ pub struct ClvConfig {
     /// Central coverage of the per-customer CLV and P(alive) intervals (0.9: 5th-95th
     /// percentile, written as clv_p05 / clv_p95 and p_alive_p05 / p_alive_p95).
     pub interval: f64,
-    /// Parameter draws for the intervals (0 = no intervals).
+    /// How the parameter uncertainty reaches each customer: `delta` (first-order propagation,
+    /// the default) or `draws` (`interval_draws` parameter draws evaluated exactly).
+    pub interval_method: crate::models::clv::interval::IntervalMethod,
+    /// Parameter draws of `interval_method: draws` (0 = no intervals, with either method).
     pub interval_draws: usize,
     /// Seed of the parameter draws (the intervals are deterministic for a given seed).
     pub interval_seed: u64,
@@ -125,6 +128,7 @@ impl Default for ClvConfig {
             holdout_days: 0,
             holdout_top_bucket: 7,
             interval: 0.9,
+            interval_method: Default::default(),
             interval_draws: 200,
             interval_seed: 1,
         }

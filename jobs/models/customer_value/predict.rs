@@ -218,6 +218,7 @@ pub(super) fn predict(
                     .collect();
                 let o = IntervalOptions {
                     level: cfg.interval,
+                    method: cfg.interval_method,
                     draws: cfg.interval_draws,
                     seed: cfg.interval_seed,
                 };
