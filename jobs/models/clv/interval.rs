@@ -19,7 +19,8 @@
 //!   with a seeded ChaCha8 generator, so the output is deterministic, re-evaluates the model
 //!   exactly for every draw and takes the sample quantiles (linear interpolation, Hyndman & Fan
 //!   1996 type 7) at (1 - level)/2 and (1 + level)/2, and the median as the midpoint. It keeps
-//!   the model's nonlinearity at about draws / 5 times the delta method's cost.
+//!   the model's nonlinearity, at a cost that grows with the draws (200 draws: about 20 times
+//!   the delta method at 1,000,000 customers, BENCHMARKS.md).
 //!
 //! Both evaluate on distinct (x, T) pairs (the horizon part of the conditional expectation, see
 //! [`super::score`]) and distinct (x, t_x, T) rows (P(alive)), so memory is O(customers) (plus
@@ -72,9 +73,10 @@ impl Default for IntervalOptions {
     }
 }
 
-/// Step of the forward differences in the log-parameters of [`IntervalMethod::Delta`]: the
-/// truncation error (~ step x curvature) and the rounding error (~ 1e-13 / step, the models'
-/// evaluations being accurate to ~1e-13 relative) are both ~1e-8 relative of the gradient.
+/// Step of the forward differences in the log-parameters of [`IntervalMethod::Delta`]: small
+/// enough that the truncation error (~ step x curvature) is negligible against the interval's
+/// width, large enough that the models' rounding error divided by the step stays small (the
+/// agreement with the draws is tested, `delta_and_draws_agree_when_the_estimate_is_precise`).
 pub const DELTA_STEP: f64 = 1e-5;
 
 impl IntervalOptions {
@@ -208,13 +210,14 @@ struct Evaluation<'a> {
 fn model_at(kind: super::transaction::TransactionModelKind, t: &[f64]) -> TransactionModel {
     TransactionModel {
         kind,
-        params: NbdParams {
-            r: t[0].exp(),
-            alpha: t[1].exp(),
-            a: t[2].exp(),
-            b: t[3].exp(),
-        },
+        params: NbdParams::from_array(NbdParams::exp_of(t)),
     }
+}
+
+/// The log-parameters of a transaction model (the coordinates of its covariance).
+fn log_params(m: &TransactionModel) -> [f64; 4] {
+    let p = m.params;
+    [p.r.ln(), p.alpha.ln(), p.a.ln(), p.b.ln()]
 }
 
 /// Gamma-Gamma at log-parameters `t` (ln p, ln(q - 1), ln v).
@@ -255,8 +258,7 @@ impl Evaluation<'_> {
     fn delta(&self, cov: &[Vec<f64>], spend_cov: Option<&[Vec<f64>]>) -> Intervals {
         let z = normal_quantile((1.0 + self.level) / 2.0);
         let h = DELTA_STEP;
-        let p = self.model.params;
-        let center = [p.r.ln(), p.alpha.ln(), p.a.ln(), p.b.ln()];
+        let center = log_params(self.model);
         let shifted: Vec<TransactionModel> = (0..4)
             .map(|i| {
                 let mut t = center;
@@ -298,7 +300,7 @@ impl Evaluation<'_> {
                 }
                 let (lo, hi) = if pa > 0.0 && pa < 1.0 {
                     // logit scale: d logit(pa) = d ln(pa) / (1 - pa)
-                    let gl: Vec<f64> = grad.iter().map(|g| g / (1.0 - pa)).collect();
+                    let gl = grad.map(|g| g / (1.0 - pa));
                     let sd = quadratic_form(&gl, cov).max(0.0).sqrt();
                     let logit = ln_pa - (-pa).ln_1p();
                     (
@@ -309,7 +311,7 @@ impl Evaluation<'_> {
                     // P(alive) = 1 (no repeat purchase yet under BG/NBD) or 0 at every draw
                     (pa, pa)
                 };
-                let total: Vec<f64> = (0..4).map(|i| grad[i] + g_grad[i]).collect();
+                let total: [f64; 4] = std::array::from_fn(|i| grad[i] + g_grad[i]);
                 (lo, hi, pa * g, quadratic_form(&total, cov).max(0.0))
             })
             .collect();
@@ -343,10 +345,9 @@ impl Evaluation<'_> {
                 let ln_s = spend.ln();
                 let var_s = match spend_cov {
                     Some(sc) => {
-                        let g: Vec<f64> = spend_shifted
-                            .iter()
-                            .map(|s| (s.conditional_expected_spend(x, mv).ln() - ln_s) / h)
-                            .collect();
+                        let g: [f64; 3] = std::array::from_fn(|i| {
+                            (spend_shifted[i].conditional_expected_spend(x, mv).ln() - ln_s) / h
+                        });
                         quadratic_form(&g, sc).max(0.0)
                     }
                     None => 0.0,
@@ -384,8 +385,7 @@ impl Evaluation<'_> {
     ) -> Intervals {
         let (model, spend, rows, customers) = (self.model, self.spend, self.rows, self.customers);
         let (steps, horizon) = (self.steps, self.horizon);
-        let p = model.params;
-        let center = [p.r.ln(), p.alpha.ln(), p.a.ln(), p.b.ln()];
+        let center = log_params(model);
         let mut rng = ChaCha8Rng::seed_from_u64(iv.seed);
         let models: Vec<TransactionModel> = draw(&mut rng, &center, chol, iv.draws)
             .iter()
