@@ -2,12 +2,25 @@
 -- latest updated_at wins (ties: the row later in the extract); superseded rows are quarantined.
 -- Invalid emails are nulled (the customer stays) and counted; categorical values are trimmed and
 -- lower-cased, gender is mapped to F / M / other, and every changed cell is counted.
-WITH typed AS (
+-- Superseded rows are found by aggregation: only the customer_ids that occur more than once in the
+-- extract (`repeated`) are ranked, not every row.
+WITH keyed AS (
+    SELECT r.*, nullif(trim(r.customer_id), '') AS customer_key
+    FROM raw.customers r
+),
+repeated AS (
+    SELECT customer_key
+    FROM keyed
+    WHERE customer_key IS NOT NULL
+    GROUP BY customer_key
+    HAVING count(*) > 1
+),
+typed AS (
     SELECT
-        _source_file,
-        _row_number,
-        _landing_notes,
-        nullif(trim(customer_id), '')                                   AS customer_id,
+        k._source_file,
+        k._row_number,
+        k._landing_notes,
+        k.customer_key                                                  AS customer_id,
         nullif(trim(email), '')                                         AS email_text,
         gender                                                          AS gender_raw,
         nullif(lower(trim(gender)), '')                                 AS gender_text,
@@ -24,24 +37,40 @@ WITH typed AS (
         nullif(trim(signup_date), '')                                   AS signup_date_text,
         nullif(lower(trim(acquisition_channel)), '')                    AS acquisition_channel,
         nullif(lower(trim(membership_tier)), '')                        AS membership_tier,
-        try_cast(nullif(trim(updated_at), '') AS TIMESTAMP)             AS updated_at
-    FROM raw.customers
+        try_cast(nullif(trim(updated_at), '') AS TIMESTAMP)             AS updated_at,
+        rp.customer_key IS NOT NULL                                     AS repeated_key
+    FROM keyed k
+    LEFT JOIN repeated rp ON k.customer_key = rp.customer_key
+),
+-- the older versions of a repeated customer_id; the filter on repeated_key reaches the scan, so
+-- only the rows of repeated keys are typed a second time
+superseded AS (
+    SELECT _source_file, _row_number
+    FROM (
+        SELECT
+            _source_file,
+            _row_number,
+            row_number() OVER (
+                PARTITION BY customer_id
+                ORDER BY updated_at DESC NULLS LAST, _source_file DESC, _row_number DESC
+            ) AS version_rank
+        FROM typed
+        WHERE repeated_key
+    )
+    WHERE version_rank > 1
 ),
 ranked AS (
-    SELECT
-        *,
-        row_number() OVER (
-            PARTITION BY customer_id
-            ORDER BY updated_at DESC NULLS LAST, _source_file DESC, _row_number DESC
-        ) AS version_rank
-    FROM typed
+    -- the few superseded are the join's build side, the rows stream past them
+    SELECT t.*, s._row_number IS NOT NULL AS is_superseded
+    FROM superseded s
+    RIGHT JOIN typed t ON t._source_file = s._source_file AND t._row_number = s._row_number
 )
 SELECT
     _source_file,
     _row_number,
     CASE
         WHEN customer_id IS NULL THEN 'missing_customer_id'
-        WHEN version_rank > 1 THEN 'duplicate_customer'
+        WHEN is_superseded THEN 'duplicate_customer'
     END                                                                 AS _reject_reason,
     nullif(concat_ws(',',
         _landing_notes,

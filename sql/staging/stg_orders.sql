@@ -1,15 +1,28 @@
 -- Staging: orders. Types and cleans the orders extract; rejects rows whose meaning is uncertain
 -- (missing keys, unparseable or out-of-range timestamps and amounts, unknown customers) and keeps
--- the first occurrence of a duplicated order_id (by file, then line), quarantining the others.
+-- the first valid occurrence of a duplicated order_id (by file, then line), quarantining the
+-- others. Duplicates are found by aggregation: only the order_ids that occur more than once in the
+-- extract (`repeated`, a hash aggregation over one column) are ranked, not every row.
 -- A missing status means completed. Money is DECIMAL(18, 4): exact sums, so every aggregate is
 -- the same whatever order the engine adds rows in. Orders after the as-of date are valid here; the
 -- intermediate stages leave them out of a period.
-WITH typed AS (
+WITH keyed AS (
+    SELECT r.*, nullif(trim(r.order_id), '') AS order_key
+    FROM raw.orders r
+),
+repeated AS (
+    SELECT order_key
+    FROM keyed
+    WHERE order_key IS NOT NULL
+    GROUP BY order_key
+    HAVING count(*) > 1
+),
+typed AS (
     SELECT
-        _source_file,
-        _row_number,
-        _landing_notes,
-        nullif(trim(order_id), '')                                      AS order_id,
+        k._source_file,
+        k._row_number,
+        k._landing_notes,
+        k.order_key                                                     AS order_id,
         nullif(trim(customer_id), '')                                   AS customer_id,
         nullif(trim(order_ts), '')                                      AS order_ts_text,
         try_cast(nullif(trim(order_ts), '') AS TIMESTAMP)               AS order_ts,
@@ -21,8 +34,10 @@ WITH typed AS (
         nullif(lower(trim(channel)), '')                                AS channel,
         nullif(trim(store_id), '')                                      AS store_id,
         nullif(upper(trim(currency)), '')                               AS currency,
-        try_cast(nullif(trim(discount_amount), '') AS DECIMAL(18, 4))   AS discount_amount
-    FROM raw.orders
+        try_cast(nullif(trim(discount_amount), '') AS DECIMAL(18, 4))   AS discount_amount,
+        rp.order_key IS NOT NULL                                        AS repeated_key
+    FROM keyed k
+    LEFT JOIN repeated rp ON k.order_key = rp.order_key
 ),
 checked AS (
     SELECT
@@ -42,21 +57,32 @@ checked AS (
     FROM typed t
     LEFT JOIN stg_customers c ON t.customer_id = c.customer_id
 ),
+-- the later valid occurrences of a repeated order_id; the filter on repeated_key reaches the scan,
+-- so only the few rows of repeated keys are typed and checked a second time
+duplicates AS (
+    SELECT _source_file, _row_number
+    FROM (
+        SELECT
+            _source_file,
+            _row_number,
+            row_number() OVER (PARTITION BY order_id ORDER BY _source_file, _row_number) AS occurrence
+        FROM checked
+        WHERE repeated_key AND check_reason IS NULL
+    )
+    WHERE occurrence > 1
+),
 ranked AS (
-    SELECT
-        *,
-        row_number() OVER (
-            PARTITION BY order_id, check_reason IS NULL
-            ORDER BY _source_file, _row_number
-        ) AS occurrence
-    FROM checked
+    -- the few duplicates are the join's build side, the rows stream past them
+    SELECT c.*, d._row_number IS NOT NULL AS is_duplicate
+    FROM duplicates d
+    RIGHT JOIN checked c ON c._source_file = d._source_file AND c._row_number = d._row_number
 )
 SELECT
     _source_file,
     _row_number,
     CASE
         WHEN check_reason IS NOT NULL THEN check_reason
-        WHEN occurrence > 1 THEN 'duplicate_order_id'
+        WHEN is_duplicate THEN 'duplicate_order_id'
     END                                                                 AS _reject_reason,
     nullif(concat_ws(',',
         _landing_notes,
