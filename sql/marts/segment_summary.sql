@@ -1,15 +1,14 @@
 -- Mart: segment_summary, one row per (scheme, segment). Metric definitions and denominators are
 -- in docs/metrics.md; every rate is null when its denominator is zero or its input is missing.
+-- DataFusion inlines a CTE at every reference, so `labelled` (the scheme x customer labels joined
+-- to the features) is referenced twice only: once by `segments` (the scheme totals are window sums
+-- over its groups, exact since money is decimal) and once by `profile_counts` (age bands and
+-- regions in one aggregation by grouping sets).
 WITH labelled AS (
     SELECT l.scheme, l.segment, f.*, v.clv
     FROM customer_segment_labels l
     JOIN customer_features f ON l.customer_id = f.customer_id
     LEFT JOIN customer_value v ON l.customer_id = v.customer_id
-),
-totals AS (
-    SELECT scheme, count(*) AS customers, sum(revenue) AS revenue, sum(margin) AS margin
-    FROM labelled
-    GROUP BY scheme
 ),
 segments AS (
     SELECT
@@ -49,7 +48,11 @@ segments AS (
                                                                         AS avg_days_since_first_order,
         CAST(avg(CAST(discount_line_share AS DECIMAL(18, 8))) AS DOUBLE)  AS avg_discount_line_share,
         CAST(avg(CAST(premium_line_share AS DECIMAL(18, 8))) AS DOUBLE)   AS avg_premium_line_share,
-        CAST(avg(CAST(new_product_line_share AS DECIMAL(18, 8))) AS DOUBLE) AS avg_new_product_line_share
+        CAST(avg(CAST(new_product_line_share AS DECIMAL(18, 8))) AS DOUBLE) AS avg_new_product_line_share,
+        -- the scheme's totals: every customer has one segment per scheme
+        sum(count(*)) OVER (PARTITION BY scheme)                        AS scheme_customers,
+        sum(sum(revenue)) OVER (PARTITION BY scheme)                    AS scheme_revenue,
+        sum(sum(margin)) OVER (PARTITION BY scheme)                     AS scheme_margin
     FROM labelled
     GROUP BY scheme, segment
 ),
@@ -110,28 +113,44 @@ channel_mix AS (
     FROM segment_channels
     GROUP BY scheme, segment
 ),
-age_bands AS (
-    SELECT scheme, segment, age_band,
-           row_number() OVER (PARTITION BY scheme, segment ORDER BY count(*) DESC, age_band) AS rank
+-- customers per age band and per region of each segment; by_region tells the two sets apart
+profile_counts AS (
+    SELECT scheme, segment, age_band, region, grouping(age_band) AS by_region, count(*) AS customers
     FROM labelled
-    WHERE age_band IS NOT NULL
-    GROUP BY scheme, segment, age_band
+    GROUP BY GROUPING SETS ((scheme, segment, age_band), (scheme, segment, region))
 ),
-regions AS (
-    SELECT scheme, segment, region,
-           row_number() OVER (PARTITION BY scheme, segment ORDER BY count(*) DESC, region) AS rank
-    FROM labelled
-    WHERE region IS NOT NULL
-    GROUP BY scheme, segment, region
+-- the most common known age band and region (ties: the first by name)
+profile_ranks AS (
+    SELECT
+        scheme,
+        segment,
+        age_band,
+        region,
+        by_region,
+        row_number() OVER (
+            PARTITION BY scheme, segment, by_region ORDER BY customers DESC, age_band, region
+        ) AS rank
+    FROM profile_counts
+    WHERE (by_region = 0 AND age_band IS NOT NULL) OR (by_region = 1 AND region IS NOT NULL)
+),
+dominant AS (
+    SELECT
+        scheme,
+        segment,
+        max(CASE WHEN by_region = 0 THEN age_band END)                  AS age_band,
+        max(CASE WHEN by_region = 1 THEN region END)                    AS region
+    FROM profile_ranks
+    WHERE rank = 1
+    GROUP BY scheme, segment
 )
 SELECT
     s.scheme,
     s.segment,
     s.customers,
-    CAST(s.customers AS DOUBLE) / t.customers                           AS customer_share,
+    CAST(s.customers AS DOUBLE) / s.scheme_customers                    AS customer_share,
     s.revenue,
-    CAST(s.revenue AS DOUBLE) / CAST(nullif(t.revenue, 0) AS DOUBLE)  AS revenue_share,
-    CAST(s.margin AS DOUBLE) / CAST(nullif(t.margin, 0) AS DOUBLE)    AS margin_share,
+    CAST(s.revenue AS DOUBLE) / CAST(nullif(s.scheme_revenue, 0) AS DOUBLE) AS revenue_share,
+    CAST(s.margin AS DOUBLE) / CAST(nullif(s.scheme_margin, 0) AS DOUBLE) AS margin_share,
     s.margin,
     CAST(s.margin AS DOUBLE) / s.customers                              AS avg_margin,
     s.avg_price_index,
@@ -154,8 +173,8 @@ SELECT
     s.avg_clv - p.avg_clv                                               AS clv_change,
     tc.top_categories,
     cm.channel_mix,
-    ab.age_band                                                         AS dominant_age_band,
-    rg.region                                                           AS dominant_region,
+    d.age_band                                                          AS dominant_age_band,
+    d.region                                                            AS dominant_region,
     s.buyer_share,
     s.active_share,
     s.avg_orders,
@@ -166,10 +185,8 @@ SELECT
     s.avg_premium_line_share,
     s.avg_new_product_line_share
 FROM segments s
-JOIN totals t ON s.scheme = t.scheme
 LEFT JOIN previous.segment_summary p ON s.scheme = p.scheme AND s.segment = p.segment
 LEFT JOIN stability st ON s.scheme = st.scheme AND s.segment = st.segment
 LEFT JOIN top_categories tc ON s.scheme = tc.scheme AND s.segment = tc.segment
 LEFT JOIN channel_mix cm ON s.scheme = cm.scheme AND s.segment = cm.segment
-LEFT JOIN age_bands ab ON s.scheme = ab.scheme AND s.segment = ab.segment AND ab.rank = 1
-LEFT JOIN regions rg ON s.scheme = rg.scheme AND s.segment = rg.segment AND rg.rank = 1
+LEFT JOIN dominant d ON s.scheme = d.scheme AND s.segment = d.segment
