@@ -103,6 +103,12 @@ pub trait Model: Send + Sync {
     fn name(&self) -> &'static str;
     /// Tables it reads.
     fn inputs(&self) -> Vec<&'static str>;
+    /// The columns it reads of `input` (None: all). Inputs are collected on the driver, so a
+    /// model that reads a few columns of a wide table says which; columns absent from the table
+    /// (an older partition) are skipped, and the model checks for them as before.
+    fn input_columns(&self, _input: &str) -> Option<Vec<String>> {
+        None
+    }
     /// Tables it writes.
     fn outputs(&self) -> Vec<&'static str>;
     /// Computes the outputs.

@@ -177,10 +177,23 @@ pub(super) async fn model(
         period: Some(period.clone()),
     };
     for input in &node.inputs {
-        let batches = ctx
+        let mut df = ctx
             .table(input.as_str())
             .await
-            .context(|| format!("model {} reading {input}", node.name))?
+            .context(|| format!("model {} reading {input}", node.name))?;
+        if let Some(wanted) = model.input_columns(input) {
+            let present: Vec<&str> = wanted
+                .iter()
+                .map(String::as_str)
+                .filter(|c| df.schema().has_column_with_unqualified_name(c))
+                .collect();
+            if !present.is_empty() {
+                df = df
+                    .select_columns(&present)
+                    .context(|| format!("model {} reading {input}", node.name))?;
+            }
+        }
+        let batches = df
             .collect()
             .await
             .context(|| format!("model {} reading {input}", node.name))?;

@@ -279,6 +279,8 @@ fn scheme<C: Clone + Send + Sync + 'static>(
 /// Runs every configured scheme over the `segment_inputs` mart.
 pub struct SegmentsModel {
     schemes: Vec<Scheme>,
+    /// Every scheme's (name, label column), in run order.
+    names: Vec<(String, String)>,
 }
 
 impl SegmentsModel {
@@ -286,11 +288,16 @@ impl SegmentsModel {
     /// ones (`models.custom_schemes`) in their order.
     pub fn new(cfg: &ModelsConfig) -> Self {
         let mut schemes: Vec<Scheme> = SCHEMES.iter().map(|info| (info.build)(cfg)).collect();
+        let mut names: Vec<(String, String)> = SCHEMES
+            .iter()
+            .map(|i| (i.name.to_string(), i.label_column.to_string()))
+            .collect();
         for s in &cfg.custom_schemes {
+            names.push((s.name.clone(), s.label_column()));
             let s = s.clone();
             schemes.push(Box::new(move |view| custom::assign(&s, view)));
         }
-        Self { schemes }
+        Self { schemes, names }
     }
 }
 
@@ -300,6 +307,18 @@ impl Model for SegmentsModel {
     }
     fn inputs(&self) -> Vec<&'static str> {
         vec!["segment_inputs", PREVIOUS]
+    }
+    /// Of the previous period's wide customer_segments, migration and history read only the
+    /// customer, each scheme's label and its `_since` column.
+    fn input_columns(&self, input: &str) -> Option<Vec<String>> {
+        (input == PREVIOUS).then(|| {
+            let mut cols = vec!["customer_id".to_string()];
+            for (scheme, label) in &self.names {
+                cols.push(label.clone());
+                cols.push(history_columns(scheme).1);
+            }
+            cols
+        })
     }
     fn outputs(&self) -> Vec<&'static str> {
         vec![
@@ -618,5 +637,32 @@ mod registry_tests {
             assert_eq!(out.scheme, info.name);
             assert_eq!(out.label_column, info.label_column);
         }
+    }
+
+    #[test]
+    fn of_the_previous_segments_it_reads_the_labels_and_since_columns_of_every_scheme() {
+        let mut cfg = ModelsConfig::default();
+        cfg.custom_schemes.push(custom::CustomScheme {
+            name: "region".into(),
+            column: Some("region".into()),
+            rules: Vec::new(),
+            fallback: None,
+        });
+        let model = SegmentsModel::new(&cfg);
+        let cols = model.input_columns(PREVIOUS).unwrap();
+        assert_eq!(cols[0], "customer_id");
+        for info in SCHEMES {
+            assert!(cols.iter().any(|c| c == info.label_column), "{}", info.name);
+            assert!(
+                cols.contains(&history_columns(info.name).1),
+                "{}",
+                info.name
+            );
+        }
+        assert!(cols.iter().any(|c| c == "region_segment"));
+        assert!(cols.iter().any(|c| c == "region_since"));
+        assert_eq!(cols.len(), 1 + 2 * (SCHEMES.len() + 1));
+        // this period's inputs are read whole
+        assert_eq!(model.input_columns("segment_inputs"), None);
     }
 }
