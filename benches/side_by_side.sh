@@ -5,23 +5,27 @@
 # RSS with ratios (ours / peer) and checks that both agree on the key outputs; writes
 # benches/results/side_by_side-sf<N>.json.
 #
-# Usage: benches/side_by_side.sh [--sf 1,10] [--work DIR] [--period 2024-12] [--k 6]
+# Usage: benches/side_by_side.sh [--sf 1,10] [--work DIR] [--period 2024-12] [--k 6] [--no-clv-bench]
 #   SF1 = 100,000 customers, SF10 = 1,000,000 (generator defaults otherwise, seed 1, generated
 #   once per scale under DIR, default target/bench-data). The peer's venv is benches/peers/.venv
 #   (created from benches/peers/requirements.txt on first use; needs python3.11 and PyPI).
+#   --no-clv-bench skips the "same rows" CLV and RFM timings (and building the bench binary,
+#   which is a second release build of the dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sfs=1,10
 work=target/bench-data
 period=2024-12
 k=6
+clv_bench_wanted=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) sfs=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --period) period=$2; shift 2 ;;
     --k) k=$2; shift 2 ;;
-    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+    --no-clv-bench) clv_bench_wanted=0; shift ;;
+    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,16 +34,20 @@ mkdir -p "$work" benches/results
 # shellcheck source=peers/venv.sh
 source benches/peers/venv.sh
 
-echo "building the release binary and the CLV bench binary" >&2
+echo "building the release binary" >&2
 cargo build --locked --release --quiet
 bin=target/release/crm-pipeline
-clv_bench=$(cargo bench --locked --no-run --bench clv --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
+clv_bench=
+if [ "$clv_bench_wanted" = 1 ]; then
+  echo "building the CLV bench binary" >&2
+  clv_bench=$(cargo bench --locked --no-run --bench clv --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "clv":
         print(m["executable"])')
-[ -x "$clv_bench" ] || { echo "could not build the clv bench binary: run cargo bench --no-run --bench clv" >&2; exit 1; }
+  [ -x "$clv_bench" ] || { echo "could not build the clv bench binary: run cargo bench --no-run --bench clv" >&2; exit 1; }
+fi
 
 for sf in ${sfs//,/ }; do
   customers=$((sf * 100000))
@@ -65,9 +73,13 @@ for sf in ${sfs//,/ }; do
     "$py" benches/peers/peer_pipeline.py --raw "$raw" --out "$peer_out" --period "$period" --k "$k" \
     --export-model-inputs > /dev/null
 
-  echo "SF$sf: crm-pipeline's CLV fit, scoring and RFM on the peer's exported rows" >&2
-  CRM_BENCH_CLV_CSV="$peer_out/clv_summary.csv" CRM_BENCH_RFM_CSV="$peer_out/rfm_inputs.csv" \
-    "$clv_bench" > "$work/ours-oneshot-$customers.json"
+  if [ -n "$clv_bench" ]; then
+    echo "SF$sf: crm-pipeline's CLV fit, scoring and RFM on the peer's exported rows" >&2
+    CRM_BENCH_CLV_CSV="$peer_out/clv_summary.csv" CRM_BENCH_RFM_CSV="$peer_out/rfm_inputs.csv" \
+      "$clv_bench" > "$work/ours-oneshot-$customers.json"
+  else
+    : > "$work/ours-oneshot-$customers.json"   # compare.py leaves the same-rows rows out
+  fi
 
   "$py" benches/peers/compare.py --customers "$customers" --period "$period" \
     --ours-run "$run_results" --ours-time "$work/ours-time-$customers.txt" --ours-warehouse "$wh" \
