@@ -18,7 +18,7 @@ fi
 rm -rf "$wh"
 summary=$(/usr/bin/time -o "$work/time.txt" -f "%e %M" "$bin" run --period 2024-12 --raw "$raw" --warehouse "$wh" | tail -n 1)
 read -r wall rss_kib < "$work/time.txt"
-results=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["run_results"])' "$summary")
+results=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["run_results"].removeprefix("file://"))' "$summary")
 python3 - "$results" "$wall" "$rss_kib" "$customers" <<'PY'
 import json, sys
 path, wall, rss_kib, customers = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

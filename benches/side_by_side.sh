@@ -66,7 +66,7 @@ for sf in ${sfs//,/ }; do
   echo "SF$sf: crm-pipeline run" >&2
   summary=$(/usr/bin/time -o "$work/ours-time-$customers.txt" -f "%e %U %S %M" \
     "$bin" run --period "$period" --raw "$raw" --warehouse "$wh" | tail -n 1)
-  run_results=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["run_results"])' "$summary")
+  run_results=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["run_results"].removeprefix("file://"))' "$summary")
 
   echo "SF$sf: peer pipeline" >&2
   /usr/bin/time -o "$work/peer-time-$customers.txt" -f "%e %U %S %M" \
