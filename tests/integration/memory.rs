@@ -46,17 +46,18 @@ async fn a_run_larger_than_the_memory_limit_spills_and_completes() {
     outcome.unwrap();
     assert_eq!(unlimited.spilled.files, 0, "no limit, no spilling");
 
-    // the run's sorts need more than 32 MiB: they spill, and the tables are the same. The
+    // the run's sorts need more than 28 MiB: they spill, and the tables are the same. The
     // limit sits between two thresholds that depend on the engine's scheduling (measured by
-    // sweeping the limit 8..48 MiB, two runs each, both cores loaded): at 24 MiB and below
-    // segment_summary's plan (dozens of spilling operators sharing the fair pool) may fail,
-    // from 48 MiB nothing spills (the staging stages no longer sort every row to find
-    // duplicates; before, the thresholds were about 40 and 64 MiB)
+    // sweeping the limit 12..40 MiB, two runs each, both cores loaded): at 20 MiB and below
+    // segment_summary's plan (dozens of spilling operators sharing the fair pool) fails, from
+    // 40 MiB nothing spills (staging no longer sorts every row to find duplicates, and
+    // segment_summary no longer builds a hash table of its labels x features rows; before,
+    // the thresholds were about 40 and 64 MiB)
     let limited_wh = tmp.path().join("limited");
     let spill_dir = tmp.path().join("spill");
     let mut cfg = config(&raw, &limited_wh);
     cfg.engine.target_partitions = 2;
-    cfg.engine.memory_limit = Some("32MiB".into());
+    cfg.engine.memory_limit = Some("28MiB".into());
     cfg.engine.spill_dir = Some(spill_dir.display().to_string());
     let (limited, outcome) = run_period(&cfg, "2024-06", "limited").await;
     outcome.unwrap();
