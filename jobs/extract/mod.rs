@@ -292,7 +292,10 @@ async fn land_source(
     let parallel = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let results: Vec<(usize, ParsedFile)> = futures::stream::iter(files.iter().enumerate())
+    // each file is fetched, parsed and written as Parquet in a task of its own (at most one per
+    // core at a time), so both the parsing and the Parquet encoding use every core and no more
+    // than `parallel` files' rows are in memory at once; outcomes are gathered in file order
+    let results: Vec<FileOutcome> = futures::stream::iter(files.iter().enumerate())
         .map(|(i, meta)| {
             let store = Arc::clone(loc.store());
             let url = loc.url_of(&meta.location);
@@ -300,7 +303,8 @@ async fn land_source(
             let lschema = Arc::clone(&lschema);
             let src = src.clone();
             let name = name.to_string();
-            async move {
+            let (landing, quarantine) = (landing.clone(), quarantine.clone());
+            AbortOnDrop(tokio::spawn(async move {
                 let bytes = store
                     .get(&path)
                     .await
@@ -308,48 +312,104 @@ async fn land_source(
                     .bytes()
                     .await
                     .map_err(|e| Error::source_store(&name, &url, e))?;
+                let parse_schema = Arc::clone(&lschema);
+                let parse_name = name.clone();
                 let parsed = tokio::task::spawn_blocking(move || {
-                    parse::parse_file(&bytes, &url, &name, &src, schema, lschema, tz)
+                    parse::parse_file(&bytes, &url, &parse_name, &src, schema, parse_schema, tz)
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("parser task failed: {e}")))??;
-                Ok::<_, Error>((i, parsed))
-            }
+                land_file(i, parsed, &name, &landing, &quarantine, lschema).await
+            }))
         })
         .buffered(parallel)
+        .map(|joined| joined.map_err(|e| Error::Internal(format!("landing task failed: {e}")))?)
         .try_collect()
         .await?;
 
-    for (i, parsed) in results {
-        landed.rows_read += parsed.rows_read;
-        for reason in &parsed.rejects.reason {
-            let code = reason.split(':').next().unwrap_or(reason).to_string();
+    for file in results {
+        landed.rows_read += file.rows_read;
+        for code in file.reject_codes {
             *landed.rejected.entry(code).or_default() += 1;
         }
-        for w in parsed.warnings {
+        for w in file.warnings {
             if !landed.warnings.contains(&w) {
                 tracing::warn!(source = name, "{w}");
                 landed.warnings.push(w);
             }
         }
-        for (j, batch) in parsed.batches.iter().enumerate() {
-            let path = landing.path_of(&format!("part-{i:05}-{j:03}.parquet"));
-            write_parquet(
-                &landing,
-                &path,
-                std::slice::from_ref(batch),
-                Arc::clone(&lschema),
-            )
-            .await?;
-            landed.landed.push(landing.url_of(&path));
-        }
-        if parsed.rejects.len() > 0 {
-            let batch = parsed.rejects.into_batch(name)?;
-            let path = quarantine.path_of(&format!("{name}-{i:05}.parquet"));
-            write_parquet(&quarantine, &path, &[batch], quarantine_schema()).await?;
-        }
+        landed.landed.extend(file.landed);
     }
     Ok(landed)
+}
+
+/// A spawned task that is cancelled when dropped: when one file fails, the files still being
+/// landed stop instead of writing into a scratch space the failed run is cleaning up.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = std::result::Result<T, tokio::task::JoinError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// What landing one file gave: its counts and warnings and the Parquet files written.
+struct FileOutcome {
+    rows_read: u64,
+    reject_codes: Vec<String>,
+    warnings: Vec<String>,
+    landed: Vec<String>,
+}
+
+/// Writes file `i`'s landed batches (`part-<i>-<j>.parquet`) and its rejected rows
+/// (`_quarantine/<source>-<i>.parquet`).
+async fn land_file(
+    i: usize,
+    parsed: ParsedFile,
+    name: &str,
+    landing: &Location,
+    quarantine: &Location,
+    lschema: SchemaRef,
+) -> Result<FileOutcome> {
+    let mut landed = Vec::with_capacity(parsed.batches.len());
+    for (j, batch) in parsed.batches.iter().enumerate() {
+        let path = landing.path_of(&format!("part-{i:05}-{j:03}.parquet"));
+        write_parquet(
+            landing,
+            &path,
+            std::slice::from_ref(batch),
+            Arc::clone(&lschema),
+        )
+        .await?;
+        landed.push(landing.url_of(&path));
+    }
+    let reject_codes = parsed
+        .rejects
+        .reason
+        .iter()
+        .map(|r| r.split(':').next().unwrap_or(r).to_string())
+        .collect();
+    if parsed.rejects.len() > 0 {
+        let batch = parsed.rejects.into_batch(name)?;
+        let path = quarantine.path_of(&format!("{name}-{i:05}.parquet"));
+        write_parquet(quarantine, &path, &[batch], quarantine_schema()).await?;
+    }
+    Ok(FileOutcome {
+        rows_read: parsed.rows_read,
+        reject_codes,
+        warnings: parsed.warnings,
+        landed,
+    })
 }
 
 /// Checks that a source exists and that its first file has the required columns, without
