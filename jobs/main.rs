@@ -103,6 +103,31 @@ enum Command {
     /// `<warehouse>/_reports/period=<P>/index.html` (or, with --run-id, a failed run's report
     /// from its record: `_reports/runs/<run_id>/index.html`), and the index of every report.
     Report(ReportArgs),
+    /// Delete the files of the Delta output tables that no version inside the retention
+    /// references: replaced partitions' old files and rolled-back runs' files. Versions older
+    /// than the retention can no longer be time-travelled to. Plain Parquet tables need none.
+    Vacuum(VacuumArgs),
+}
+
+#[derive(Args, Debug)]
+struct VacuumArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Keep every file a version of the last this many hours references (Delta's default:
+    /// 168, one week). Shorter than a table's `delta.deletedFileRetentionDuration` is refused
+    /// unless --allow-short-retention.
+    #[arg(long, default_value_t = 168)]
+    retention_hours: u64,
+    /// Allow a retention shorter than the tables' configured one (readers of older versions
+    /// that are still running may fail).
+    #[arg(long)]
+    allow_short_retention: bool,
+    /// Only list what would be deleted.
+    #[arg(long)]
+    dry_run: bool,
+    /// Only these output tables (repeatable; default: every output).
+    #[arg(long = "table", value_name = "TABLE")]
+    tables: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +163,18 @@ struct JobArgs {
     /// Any other variable, as name=value (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
+    /// Every output table's format, in place of the definition's `table_format` (and the
+    /// outputs' own `format`): parquet or delta.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_table_format)]
+    table_format: Option<crm_pipeline::publish::TableFormat>,
+}
+
+fn parse_table_format(s: &str) -> std::result::Result<crm_pipeline::publish::TableFormat, String> {
+    match s {
+        "parquet" => Ok(crm_pipeline::publish::TableFormat::Parquet),
+        "delta" => Ok(crm_pipeline::publish::TableFormat::Delta),
+        _ => Err(format!("`{s}`: use parquet or delta")),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -304,6 +341,7 @@ async fn dispatch(command: Command, format: crm_pipeline::logging::LogFormat) ->
         Command::Generate(a) => cmd_generate(a).await,
         Command::Demo(a) => cmd_demo(a).await,
         Command::Report(a) => cmd_report(a).await,
+        Command::Vacuum(a) => cmd_vacuum(a).await,
     };
     match result {
         Ok(code) => code,
@@ -350,6 +388,7 @@ fn load_with(
             .ok_or_else(|| Error::Usage(format!("--var `{v}` must be NAME=VALUE")))?;
         o.vars.insert(k.trim().to_string(), val.to_string());
     }
+    o.table_format = job.table_format;
     more(&mut o)?;
     // --config (or CRM_PIPELINE_CONFIG), else ./pipeline.yaml, else the built-in job
     let file = job
@@ -602,6 +641,43 @@ async fn cmd_report(a: ReportArgs) -> Result<i32> {
     Ok(exit_code::SUCCESS)
 }
 
+async fn cmd_vacuum(a: VacuumArgs) -> Result<i32> {
+    let (job, _) = load(&a.job)?;
+    for t in &a.tables {
+        if job.output(t).is_none() {
+            return Err(Error::Usage(format!("--table {t}: no such output table")));
+        }
+    }
+    let mut done = Vec::new();
+    for out in &job.outputs {
+        if !a.tables.is_empty() && !a.tables.contains(&out.name) {
+            continue;
+        }
+        let loc = job.layout.table(&out.name);
+        if let Some(v) = crm_pipeline::publish::delta::vacuum(
+            &loc,
+            &out.name,
+            a.retention_hours,
+            a.dry_run,
+            !a.allow_short_retention,
+        )
+        .await?
+        {
+            done.push(v);
+        }
+    }
+    let summary = serde_json::json!({
+        "retention_hours": a.retention_hours,
+        "dry_run": a.dry_run,
+        "tables": done,
+    });
+    println_redacted!(
+        "{}",
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    );
+    Ok(exit_code::SUCCESS)
+}
+
 fn format_of(f: Format) -> OutputFormat {
     match f {
         Format::Csv => OutputFormat::Csv,
@@ -670,6 +746,7 @@ async fn cmd_demo(a: DemoArgs) -> Result<i32> {
         raw: Some(raw_dir.display().to_string()),
         warehouse: Some(warehouse_dir.display().to_string()),
         vars: Vec::new(),
+        table_format: None,
     };
     let (mut cfg, text) = load(&job)?;
     // the report shows the CLV model's holdout accuracy: refit 90 days back and score them

@@ -12,7 +12,6 @@ use crate::job::Job;
 use crate::layout::Layout;
 use crate::period::Period;
 use crate::run::{Status, record};
-use crate::storage::Location;
 
 /// Which periods of the range to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,12 +120,10 @@ async fn latest_runs(layout: &Layout) -> Result<BTreeMap<String, (LatestRun, Opt
     Ok(latest)
 }
 
-async fn has_files(loc: &Location) -> bool {
-    loc.store()
-        .list_with_delimiter(Some(loc.prefix()))
+async fn has_files(layout: &Layout, table: &str, period: &Period) -> bool {
+    crate::publish::published::partition(layout, table, period)
         .await
-        .map(|l| !l.objects.is_empty())
-        .unwrap_or(false)
+        .is_ok_and(|p| p.is_some())
 }
 
 async fn period_states(job: &Job, layout: &Layout, periods: &[Period]) -> Result<Vec<PeriodState>> {
@@ -142,7 +139,7 @@ async fn period_states(job: &Job, layout: &Layout, periods: &[Period]) -> Result
             .is_ok();
         let mut all_partitions = true;
         for out in job.enabled_outputs() {
-            if !has_files(&layout.partition(&out.name, p)).await {
+            if !has_files(layout, &out.name, p).await {
                 all_partitions = false;
                 break;
             }

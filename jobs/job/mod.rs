@@ -31,6 +31,8 @@ pub struct Overrides {
     pub scheduler: Option<String>,
     /// Store options given in code, per bucket (they join those of `stores:`).
     pub stores: StoreOptions,
+    /// `--table-format`: every output's format, in place of `table_format` and the outputs' own.
+    pub table_format: Option<crate::publish::TableFormat>,
 }
 
 /// A job definition resolved for a run.
@@ -73,6 +75,12 @@ impl Job {
                 spec.engine.kind = EngineKind::Ballista;
             }
             spec.engine.scheduler = Some(s.clone());
+        }
+        if let Some(f) = overrides.table_format {
+            spec.table_format = f;
+            for o in spec.outputs.values_mut() {
+                o.format = None;
+            }
         }
         let vars = Vars::new(&spec.vars, &BTreeMap::new());
         let mut stores = overrides.stores.clone();
@@ -143,6 +151,7 @@ impl Job {
                 config: config.clone(),
                 schema: crate::publish::contract_schema(&columns),
                 columns,
+                format: config.format.unwrap_or(spec.table_format),
             });
         }
         Ok(Self {

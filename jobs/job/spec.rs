@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::extract::source::SourceConfig;
 use crate::models::ModelsConfig;
 use crate::period::PeriodConfig;
-use crate::publish::output::OutputConfig;
+use crate::publish::output::{OutputConfig, TableFormat};
 use crate::quality::checks::CheckConfig;
 use crate::quality::gate::GateConfig;
 use crate::stages::StagesConfig;
@@ -52,6 +52,10 @@ pub struct JobSpec {
     pub models: ModelsConfig,
     /// Output tables by name.
     pub outputs: BTreeMap<String, OutputConfig>,
+    /// How output tables are stored: `parquet` (plain Hive-partitioned Parquet, the default) or
+    /// `delta` (Delta Lake tables, one commit per period); an output's `format` overrides it.
+    #[serde(default)]
+    pub table_format: TableFormat,
     /// Engine settings.
     #[serde(default)]
     pub engine: EngineConfig,

@@ -19,8 +19,10 @@
 //!   is written whole, a partition is never empty or partly written, and no file a reader has
 //!   opened changes; but a reader that lists the partition between the copy and the delete sees
 //!   both runs' files (duplicate rows, told apart by `run_id`).
+pub mod delta;
 pub mod lock;
 pub mod output;
+pub mod published;
 pub mod swap;
 
 pub use swap::{PublishLog, publish, recover};
@@ -43,7 +45,7 @@ use crate::error::{Error, Result, StoreContext};
 use crate::layout::{Attempt, Layout};
 use crate::period::Period;
 use crate::storage::Location;
-pub use output::{ColumnType, Output, OutputConfig};
+pub use output::{ColumnType, Output, OutputConfig, TableFormat};
 
 /// Rows per Parquet file of a published partition.
 const ROWS_PER_FILE: usize = 2_000_000;
@@ -89,6 +91,21 @@ pub struct StagedPartition {
     /// Columns produced upstream but not in the contract (dropped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_columns: Vec<String>,
+    /// The table's format.
+    #[serde(default)]
+    pub format: TableFormat,
+    /// Delta tables: the table version the publish committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_version: Option<i64>,
+    /// Rows of each file (what a Delta commit records per file).
+    #[serde(skip)]
+    pub file_rows: Vec<u64>,
+    /// The contract's columns (a Delta table's schema).
+    #[serde(skip)]
+    pub columns: Vec<(String, ColumnType)>,
+    /// The job definition that declares the table (in errors).
+    #[serde(skip)]
+    pub definition: String,
 }
 
 /// Writes one output table's partition into the attempt's staging area.
@@ -100,6 +117,7 @@ pub struct PartitionWriter<'a> {
     columns: Vec<(String, ColumnType)>,
     key: Vec<String>,
     definition: String,
+    format: TableFormat,
 }
 
 impl<'a> PartitionWriter<'a> {
@@ -118,7 +136,14 @@ impl<'a> PartitionWriter<'a> {
             columns: Vec::new(),
             key: Vec::new(),
             definition: "the job definition".into(),
+            format: TableFormat::Parquet,
         }
+    }
+
+    /// Declares the table's format.
+    pub fn with_format(mut self, format: TableFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Names the job definition that declares the table, in errors.
@@ -151,6 +176,7 @@ impl<'a> PartitionWriter<'a> {
         let batch = self.sorted(batch)?;
         let staging = self.staging();
         let mut files = Vec::new();
+        let mut file_rows = Vec::new();
         let total = batch.num_rows();
         let mut offset = 0;
         loop {
@@ -164,6 +190,7 @@ impl<'a> PartitionWriter<'a> {
             )
             .await?;
             files.push(name);
+            file_rows.push(len as u64);
             offset += len;
             if offset >= total {
                 break;
@@ -176,6 +203,11 @@ impl<'a> PartitionWriter<'a> {
             files,
             location: self.layout.partition(self.table, self.period).to_string(),
             dropped_columns: dropped,
+            format: self.format,
+            delta_version: None,
+            file_rows,
+            columns: self.columns.clone(),
+            definition: self.definition.clone(),
         })
     }
 

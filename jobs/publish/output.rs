@@ -25,6 +25,29 @@ pub enum ColumnType {
     Timestamp,
 }
 
+/// How an output table is stored in the warehouse.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// Plain Hive-partitioned Parquet: `<table>/period=<P>/part-*.parquet`, a period replaced
+    /// by swapping its folder (README "Publishing guarantees").
+    #[default]
+    Parquet,
+    /// A Delta Lake table at `<table>/`, partitioned by `period`: a run replaces its period with
+    /// one atomic commit, with history, time travel and vacuum ([`crate::publish::delta`]).
+    Delta,
+}
+
+impl TableFormat {
+    /// The name used in pipeline.yaml and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Parquet => "parquet",
+            TableFormat::Delta => "delta",
+        }
+    }
+}
+
 /// One output table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +63,9 @@ pub struct OutputConfig {
     /// to migrate from); other empty outputs are refused unless `--allow-empty`.
     #[serde(default)]
     pub may_be_empty: bool,
+    /// The table's format, in place of the warehouse-wide `table_format`.
+    #[serde(default)]
+    pub format: Option<TableFormat>,
     /// The contract schema: column name -> type, in output order.
     pub columns: serde_yaml_ng::Mapping,
 }
@@ -90,4 +116,6 @@ pub struct Output {
     pub columns: Vec<(String, ColumnType)>,
     /// The contract schema, `run_id` included.
     pub schema: SchemaRef,
+    /// How the table is stored (its own `format`, else the warehouse's `table_format`).
+    pub format: TableFormat,
 }

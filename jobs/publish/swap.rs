@@ -17,6 +17,7 @@
 //! forward. So once the next run starts, every table of the period holds one and the same run's
 //! rows. Between a crash and that next start the period may be mixed; the intent says so.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use futures::TryStreamExt;
@@ -25,6 +26,8 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::StagedPartition;
+use super::delta;
+use super::output::TableFormat;
 use crate::error::{Error, Result, StoreContext};
 use crate::layout::{Attempt, Layout};
 use crate::period::Period;
@@ -47,6 +50,13 @@ pub struct IntentTable {
     pub table: String,
     /// The files the publish brings into the partition.
     pub files: Vec<String>,
+    /// The table's format.
+    #[serde(default)]
+    pub format: TableFormat,
+    /// Delta tables: the version the publish started from (None: the table did not exist), to
+    /// which an uncommitted publish restores the period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<i64>,
 }
 
 /// The intent of one period's publish (`_publish/period=<P>.json`).
@@ -86,6 +96,9 @@ pub struct PublishLog {
     /// What an interrupted earlier publish of the period was found in, and what was done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<String>,
+    /// Delta tables: the version each table's commit created.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub delta_versions: BTreeMap<String, i64>,
 }
 
 use crate::faults::point as fault;
@@ -142,25 +155,38 @@ pub async fn publish(
     let label = period.label();
     log.state = "not_started".into();
     fault("publish:after_staging", &label)?;
+    // every table's format and schema is checked before anything is swapped or committed
+    let mut tables = Vec::with_capacity(staged.len());
+    for p in staged {
+        tables.push(IntentTable {
+            table: p.table.clone(),
+            files: p.files.clone(),
+            format: p.format,
+            base_version: check_target(layout, p).await?,
+        });
+    }
     let mut intent = PublishIntent {
         run_id: attempt.run_id.clone(),
         attempt: attempt.number,
         period: label.clone(),
         state: IntentState::Swapping,
-        tables: staged
-            .iter()
-            .map(|p| IntentTable {
-                table: p.table.clone(),
-                files: p.files.clone(),
-            })
-            .collect(),
+        tables,
     };
     write_intent(layout, period, &intent).await?;
     let local = layout.warehouse().is_local();
     for (i, p) in staged.iter().enumerate() {
         let step = async {
             fault(&format!("publish:before:{}", p.table), &label)?;
-            swap_in(layout, attempt, period, &p.table, &p.files, local).await
+            match p.format {
+                TableFormat::Parquet => {
+                    swap_in(layout, attempt, period, &p.table, &p.files, local).await
+                }
+                TableFormat::Delta => {
+                    let v = commit_delta(layout, attempt, period, p).await?;
+                    log.delta_versions.insert(p.table.clone(), v);
+                    Ok(())
+                }
+            }
         };
         if let Err(e) = step.await {
             // the failed table may be half done (objects copied): undo it too
@@ -186,6 +212,78 @@ pub async fn publish(
     fault("publish:after_commit", &label)?;
     roll_forward(layout, period, &intent).await?;
     delete_intent(layout, period).await
+}
+
+/// Checks that `p`'s table may be published in its format: a Delta output's table is a Delta
+/// table with the contract's schema (or none yet), a Parquet output's is not a Delta table.
+/// Returns a Delta table's current version (None: no table yet, or Parquet).
+async fn check_target(layout: &Layout, p: &StagedPartition) -> Result<Option<i64>> {
+    let loc = layout.table(&p.table);
+    match p.format {
+        TableFormat::Parquet => {
+            if delta::exists(&loc).await? {
+                return Err(Error::config(
+                    &p.definition,
+                    format!(
+                        "outputs.{}: {loc} is a Delta table, but the output is declared `format: parquet`; nothing was published. Declare `format: delta` (or `table_format: delta`) to keep publishing it",
+                        p.table
+                    ),
+                ));
+            }
+            Ok(None)
+        }
+        TableFormat::Delta => match delta::open(&loc, None).await? {
+            Some(t) => {
+                delta::check_schema(&loc, &p.table, &t, &p.columns, &p.definition)?;
+                Ok(Some(delta::version(&t)))
+            }
+            None => {
+                let listed = loc
+                    .store()
+                    .list_with_delimiter(Some(loc.prefix()))
+                    .await
+                    .at(&loc)?;
+                if listed
+                    .common_prefixes
+                    .iter()
+                    .any(|d| d.filename().is_some_and(|f| f.starts_with("period=")))
+                {
+                    return Err(Error::config(
+                        &p.definition,
+                        format!(
+                            "outputs.{}: {loc} holds plain Parquet partitions, but the output is declared `format: delta`; nothing was published. Publish Delta tables into a new warehouse (or under a new table name), or keep `format: parquet` here",
+                            p.table
+                        ),
+                    ));
+                }
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Brings a Delta table's staged files into its partition folder and commits them.
+async fn commit_delta(
+    layout: &Layout,
+    attempt: &Attempt,
+    period: &Period,
+    p: &StagedPartition,
+) -> Result<i64> {
+    let label = period.label();
+    let from = layout.staged_partition(attempt, &p.table, period);
+    let to = layout.partition(&p.table, period);
+    let files = delta::bring_in(&from, &to, &p.files, &p.file_rows).await?;
+    fault(&format!("publish:before_commit:{}", p.table), &label)?;
+    delta::replace_period(
+        &layout.table(&p.table),
+        &p.table,
+        &p.columns,
+        &label,
+        &files,
+        attempt,
+        &p.definition,
+    )
+    .await
 }
 
 fn format_failure(e: Error, table: &str, period: &str, undo: Option<Error>) -> Error {
@@ -266,7 +364,16 @@ async fn roll_back(
     let attempt = intent.attempt();
     for t in tables.iter().rev() {
         let to = layout.partition(&t.table, period);
-        if layout.warehouse().is_local() {
+        if t.format == TableFormat::Delta {
+            delta::restore_period(
+                &layout.table(&t.table),
+                &period.label(),
+                t.base_version,
+                &attempt,
+            )
+            .await?;
+            delta::remove_brought(&to, &t.files).await?;
+        } else if layout.warehouse().is_local() {
             let from = layout.staged_partition(&attempt, &t.table, period);
             let aside = layout.replaced_partition(&attempt, &t.table, period);
             unswap_local(&from, &to, &aside, &t.files)?;
@@ -290,7 +397,7 @@ async fn roll_forward(layout: &Layout, period: &Period, intent: &PublishIntent) 
     if layout.warehouse().is_local() {
         return Ok(()); // every partition was exchanged; the old ones go with the staging
     }
-    for t in &intent.tables {
+    for t in intent.tables.iter().filter(|t| t.format == TableFormat::Parquet) {
         delete_others(&layout.partition(&t.table, period), &t.files).await?;
     }
     Ok(())

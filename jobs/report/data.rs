@@ -6,16 +6,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::error::{EngineContext, Error, Result, StoreContext};
+use crate::error::{EngineContext, Error, Result};
 use crate::layout::Layout;
 use crate::period::{Grain, Period};
 use crate::record::{self, RunResults};
-use crate::storage::Location;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use futures::TryStreamExt;
+use datafusion::prelude::SessionContext;
 
 /// The columns of one table read back, whole (only the columns asked for and present).
 #[derive(Debug, Default)]
@@ -113,19 +111,9 @@ pub fn period_of(label: &str) -> Result<Period> {
 pub async fn published_periods(layout: &Layout, tables: &[&str]) -> Result<Vec<String>> {
     let mut periods = std::collections::BTreeSet::new();
     for table in tables {
-        let dir = layout.table(table);
-        let listed = dir
-            .store()
-            .list_with_delimiter(Some(dir.prefix()))
-            .await
-            .at(dir.url())?;
-        for p in listed.common_prefixes {
-            if let Some(label) = p
-                .filename()
-                .and_then(|f| f.strip_prefix("period="))
-                .filter(|l| period_of(l).is_ok())
-            {
-                periods.insert(label.to_string());
+        for label in crate::publish::published::periods(layout, table).await? {
+            if period_of(&label).is_ok() {
+                periods.insert(label);
             }
         }
     }
@@ -154,33 +142,24 @@ impl PublishedPeriod {
         }
     }
 
-    /// The period's partition folder of `table`.
-    fn partition(&self, table: &str) -> Location {
-        self.layout.partition(table, &self.period)
-    }
-
-    /// Registers `table` when its partition holds Parquet files; false when it does not exist.
+    /// Registers `table` when the period has a published partition of it; false when not.
     async fn register(&self, table: &str) -> Result<bool> {
         if self.ctx.table_exist(table).unwrap_or(false) {
             return Ok(true);
         }
-        let part = self.partition(table);
-        let files: Vec<_> = part
-            .store()
-            .list(Some(part.prefix()))
-            .try_collect()
-            .await
-            .at(part.url())?;
-        if !files
+        let Some(part) =
+            crate::publish::published::partition(&self.layout, table, &self.period).await?
+        else {
+            return Ok(false);
+        };
+        if !part
+            .files
             .iter()
             .any(|f| f.location.as_ref().ends_with(".parquet"))
         {
             return Ok(false);
         }
-        self.ctx
-            .register_parquet(table, part.url(), ParquetReadOptions::default())
-            .await
-            .context(|| format!("reading the published partition {}", part.url()))?;
+        part.register(&self.ctx, table, None).await?;
         Ok(true)
     }
 

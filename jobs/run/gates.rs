@@ -159,19 +159,15 @@ pub(super) async fn shrink(
         if out.config.may_be_empty {
             continue;
         }
-        let loc = layout.partition(&p.table, &opts.period);
-        if !super::previous::has_files(&loc).await {
+        let Some(part) =
+            crate::publish::published::partition(layout, &p.table, &opts.period).await?
+        else {
             continue;
-        }
+        };
+        let loc = part.location.clone();
         let schema = Arc::clone(&out.schema);
         let name = format!("published_{}", p.table);
-        ctx.register_parquet(
-            name.as_str(),
-            loc.url(),
-            ParquetReadOptions::default().schema(&schema),
-        )
-        .await
-        .context(|| format!("reading the published partition {loc}"))?;
+        part.register(ctx, &name, Some(&schema)).await?;
         let df = ctx.table(name.as_str()).await.context(|| name.clone())?;
         let old_rows = df
             .count()

@@ -396,6 +396,7 @@ async fn execute_locked(
             let part = PartitionWriter::new(layout, attempt, table, &opts.period)
                 .with_columns(out.columns.clone())
                 .with_key(out.config.key.clone())
+                .with_format(out.format)
                 .defined_in(job.file())
                 .stage(&batches)
                 .await?;
@@ -423,6 +424,9 @@ async fn execute_locked(
         Ok(((), Some(staged.iter().map(|p| p.rows).sum())))
     })
     .await;
+    for p in &mut staged {
+        p.delta_version = log.delta_versions.get(&p.table).copied();
+    }
     results.publish = log;
     published?;
     results.outputs = staged;

@@ -7,25 +7,16 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::execution::context::SessionContext;
-use datafusion::prelude::ParquetReadOptions;
-use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use super::RunOptions;
 use super::record::RunResults;
 use super::steps::{self, timed};
-use crate::error::{EngineContext, Error, Result, StoreContext};
+use crate::error::{EngineContext, Error, Result};
 use crate::job::Job;
 use crate::layout::Layout;
+use crate::publish::published::{self, Partition};
 use crate::storage::Location;
-
-pub(super) async fn has_files(loc: &Location) -> bool {
-    loc.store()
-        .list_with_delimiter(Some(loc.prefix()))
-        .await
-        .map(|l| !l.objects.is_empty())
-        .unwrap_or(false)
-}
 
 pub(super) fn damaged_partition(loc: &Location, what: &str) -> Error {
     Error::DataQuality(format!(
@@ -35,12 +26,11 @@ pub(super) fn damaged_partition(loc: &Location, what: &str) -> Error {
 
 /// Checks that every Parquet file of a published partition has a readable footer; a damaged
 /// one is a data error naming the file.
-pub(super) async fn check_footers(loc: &Location, period: &str, table: &str) -> Result<()> {
+pub(super) async fn check_footers(part: &Partition, period: &str, table: &str) -> Result<()> {
     use datafusion::parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    let loc = &part.location;
     let store = loc.store();
-    let files: Vec<object_store::ObjectMeta> =
-        store.list(Some(loc.prefix())).try_collect().await.at(loc)?;
-    for f in files {
+    for f in part.files.iter().cloned() {
         let url = loc.url_of(&f.location);
         let read = |range: std::ops::Range<u64>| {
             let store = Arc::clone(store);
@@ -110,17 +100,10 @@ pub(super) async fn register(
     for out in &job.outputs {
         let table = out.name.as_str();
         let schema: SchemaRef = Arc::clone(&out.schema);
-        let loc = layout.partition(table, &prev);
         let name = format!("previous.{table}");
-        if has_files(&loc).await {
-            check_footers(&loc, &prev_label, table).await?;
-            ctx.register_parquet(
-                name.as_str(),
-                loc.url(),
-                ParquetReadOptions::default().schema(&schema),
-            )
-            .await
-            .context(|| format!("registering {name}"))?;
+        if let Some(part) = published::partition(layout, table, &prev).await? {
+            check_footers(&part, &prev_label, table).await?;
+            part.register(ctx, &name, Some(&schema)).await?;
         } else {
             steps::register_empty(ctx, &name, schema)?;
         }
