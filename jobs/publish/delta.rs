@@ -11,6 +11,7 @@
 //! winning commit against the predicate and retries), a commit of the same period is (and the
 //! period lock never lets two runs of one period get that far).
 //!
+//! A table is created (version 0, no files) by the first publish, before any file is brought in.
 //! The run's files are written to the attempt's staging first (as for Parquet outputs), copied
 //! into `<table>/period=P/` under run- and attempt-scoped names (invisible to Delta readers until
 //! the commit references them), then committed. An uncommitted publish is undone by
@@ -78,8 +79,7 @@ fn delta_error(loc: &Location, what: &str, e: DeltaTableError) -> Error {
 }
 
 fn table_url(loc: &Location) -> Result<url::Url> {
-    url::Url::parse(&loc.url())
-        .map_err(|e| Error::Internal(format!("{loc} is not a URL: {e}")))
+    url::Url::parse(&loc.url()).map_err(|e| Error::Internal(format!("{loc} is not a URL: {e}")))
 }
 
 fn builder(loc: &Location) -> Result<DeltaTableBuilder> {
@@ -127,7 +127,11 @@ pub struct DeltaFile {
 }
 
 /// The files of `period` in `table`'s loaded version.
-pub async fn period_files(loc: &Location, table: &DeltaTable, period: &str) -> Result<Vec<DeltaFile>> {
+pub async fn period_files(
+    loc: &Location,
+    table: &DeltaTable,
+    period: &str,
+) -> Result<Vec<DeltaFile>> {
     let views: Vec<_> = table
         .get_active_add_actions_by_partitions(&[])
         .try_collect()
@@ -168,7 +172,12 @@ pub async fn periods(loc: &Location, table: &DeltaTable) -> Result<Vec<String>> 
         .map_err(|e| delta_error(loc, "listing the table's files", e))?;
     let set: BTreeSet<String> = views
         .iter()
-        .filter_map(|v| v.partition_values_map().get(PARTITION_COLUMN).cloned().flatten())
+        .filter_map(|v| {
+            v.partition_values_map()
+                .get(PARTITION_COLUMN)
+                .cloned()
+                .flatten()
+        })
         .collect();
     Ok(set.into_iter().collect())
 }
@@ -232,7 +241,10 @@ pub fn check_schema(
 
 fn commit_metadata(attempt: &Attempt, period: &str, what: &str) -> CommitProperties {
     CommitProperties::default().with_metadata([
-        ("crm_pipeline_run_id".to_string(), attempt.run_id.clone().into()),
+        (
+            "crm_pipeline_run_id".to_string(),
+            attempt.run_id.clone().into(),
+        ),
         ("crm_pipeline_attempt".to_string(), attempt.number.into()),
         ("crm_pipeline_period".to_string(), period.to_string().into()),
         ("crm_pipeline_action".to_string(), what.to_string().into()),
@@ -262,8 +274,44 @@ pub struct NewFile {
     pub rows: u64,
 }
 
+/// The Delta table at `loc`, created (version 0: its schema, partitioned by `period`, no files)
+/// if there is none yet. A publish creates its tables before it brings any file in, so a table
+/// folder without a Delta log but with `period=` folders is a plain Parquet table, never a Delta
+/// table being created by a run of another period. Two runs creating it at once: one creates,
+/// the other opens what it created.
+pub async fn create_if_absent(
+    loc: &Location,
+    table_name: &str,
+    columns: &[(String, ColumnType)],
+    attempt: &Attempt,
+    period: &str,
+) -> Result<DeltaTable> {
+    if let Some(t) = open(loc, None).await? {
+        return Ok(t);
+    }
+    let created = builder(loc)?
+        .build()
+        .map_err(|e| delta_error(loc, "creating the Delta table", e))?;
+    let create = deltalake::operations::create::CreateBuilder::new()
+        .with_log_store(created.log_store())
+        .with_table_name(table_name)
+        .with_columns(delta_fields(columns))
+        .with_partition_columns([PARTITION_COLUMN])
+        .with_save_mode(SaveMode::ErrorIfExists)
+        // no retry: a create that lost the race must not land as a second metadata commit
+        .with_commit_properties(commit_metadata(attempt, period, "create").with_max_retries(0))
+        .await;
+    match create {
+        Ok(t) => Ok(t),
+        Err(e) => match open(loc, None).await? {
+            Some(t) => Ok(t), // created by a run of another period meanwhile
+            None => Err(delta_error(loc, "creating the Delta table", e)),
+        },
+    }
+}
+
 /// Replaces `period` of the Delta table at `loc` with `files` (already copied into
-/// `period=P/`) in one commit, creating the table on its first publish. Returns the version
+/// `period=P/`) in one commit (creating the table first if there is none). Returns the version
 /// committed.
 pub async fn replace_period(
     loc: &Location,
@@ -292,33 +340,16 @@ pub async fn replace_period(
             })
         })
         .collect();
-    let mut table = open(loc, None).await?;
-    if table.is_none() {
-        let created = builder(loc)?
-            .build()
-            .map_err(|e| delta_error(loc, "creating the Delta table", e))?;
-        let create = deltalake::operations::create::CreateBuilder::new()
-            .with_log_store(created.log_store())
-            .with_table_name(table_name)
-            .with_columns(delta_fields(columns))
-            .with_partition_columns([PARTITION_COLUMN])
-            .with_save_mode(SaveMode::ErrorIfExists)
-            .with_actions(adds.clone())
-            .with_commit_properties(commit_metadata(attempt, period, "create"))
-            .await;
-        match create {
-            Ok(t) => return Ok(version(&t)),
-            // created by a run of another period meanwhile: commit onto it
-            Err(_) if exists(loc).await? => table = open(loc, None).await?,
-            Err(e) => return Err(delta_error(loc, "creating the Delta table", e)),
-        }
-    }
-    let table = table.ok_or_else(|| Error::Internal(format!("{loc}: Delta table vanished")))?;
+    let table = create_if_absent(loc, table_name, columns, attempt, period).await?;
     check_schema(loc, table_name, &table, columns, definition)?;
     let mut actions: Vec<Action> = period_files(loc, &table, period)
         .await?
         .into_iter()
-        .filter(|f| !files.iter().any(|n| f.relative.ends_with(&format!("/{}", n.name))))
+        .filter(|f| {
+            !files
+                .iter()
+                .any(|n| f.relative.ends_with(&format!("/{}", n.name)))
+        })
         .map(|f| Action::Remove(file_view_remove(&f)))
         .collect();
     actions.extend(adds);
@@ -560,35 +591,109 @@ mod tests {
         let v = replace_period(&table, "t", &columns(), "2024-05", &[f], &a1, "p.yaml")
             .await
             .unwrap();
-        assert_eq!(v, 0, "the first publish creates the table with its files");
+        assert_eq!(
+            v, 1,
+            "the first publish creates the table (version 0), then commits"
+        );
         let g = file(&table, "2024-06", "r1", 2).await;
         let v = replace_period(&table, "t", &columns(), "2024-06", &[g], &a1, "p.yaml")
             .await
             .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(v, 2);
         // a rerun of 2024-06 replaces its file, 2024-05 untouched
         let h = file(&table, "2024-06", "r2", 4).await;
         let v = replace_period(&table, "t", &columns(), "2024-06", &[h], &a2, "p.yaml")
             .await
             .unwrap();
-        assert_eq!(v, 2);
-        assert_eq!(names(&table, "2024-06", None).await, ["period=2024-06/part-r2-00000.parquet"]);
-        assert_eq!(names(&table, "2024-05", None).await, ["period=2024-05/part-r1-00000.parquet"]);
+        assert_eq!(v, 3);
         assert_eq!(
-            names(&table, "2024-06", Some(1)).await,
+            names(&table, "2024-06", None).await,
+            ["period=2024-06/part-r2-00000.parquet"]
+        );
+        assert_eq!(
+            names(&table, "2024-05", None).await,
+            ["period=2024-05/part-r1-00000.parquet"]
+        );
+        assert_eq!(
+            names(&table, "2024-06", Some(2)).await,
             ["period=2024-06/part-r1-00000.parquet"],
             "time travel"
         );
         let t = open(&table, None).await.unwrap().unwrap();
         assert_eq!(periods(&table, &t).await.unwrap(), ["2024-05", "2024-06"]);
-        // undoing the rerun: one more commit gives 2024-06 back its version-1 files
-        let v = restore_period(&table, "2024-06", Some(1), &a2).await.unwrap();
-        assert_eq!(v, Some(3));
-        assert_eq!(names(&table, "2024-06", None).await, ["period=2024-06/part-r1-00000.parquet"]);
-        assert_eq!(restore_period(&table, "2024-06", Some(1), &a2).await.unwrap(), None, "nothing left to undo");
-        // undoing a first publish of a period empties it
-        assert_eq!(restore_period(&table, "2024-05", None, &a1).await.unwrap(), Some(4));
+        // undoing the rerun: one more commit gives 2024-06 back its version-2 files
+        let v = restore_period(&table, "2024-06", Some(2), &a2)
+            .await
+            .unwrap();
+        assert_eq!(v, Some(4));
+        assert_eq!(
+            names(&table, "2024-06", None).await,
+            ["period=2024-06/part-r1-00000.parquet"]
+        );
+        assert_eq!(
+            restore_period(&table, "2024-06", Some(2), &a2)
+                .await
+                .unwrap(),
+            None,
+            "nothing left to undo"
+        );
+        // undoing a first publish of a period (base: the empty version 0) empties it
+        assert_eq!(
+            restore_period(&table, "2024-05", Some(0), &a1)
+                .await
+                .unwrap(),
+            Some(5)
+        );
         assert!(names(&table, "2024-05", None).await.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_runs_creating_a_table_at_once_make_one_create_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..10 {
+            let table =
+                Location::parse(&tmp.path().join(format!("t{i}")).display().to_string()).unwrap();
+            let (a, b) = (Attempt::first("a"), Attempt::first("b"));
+            let cols = columns();
+            let (x, y) = tokio::join!(
+                create_if_absent(&table, "t", &cols, &a, "2024-05"),
+                create_if_absent(&table, "t", &cols, &b, "2024-06"),
+            );
+            assert_eq!((version(&x.unwrap()), version(&y.unwrap())), (0, 0));
+            let t = open(&table, None).await.unwrap().unwrap();
+            assert_eq!(version(&t), 0, "one create commit, never a second");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_is_written_at_the_default_interval() {
+        let tmp = tempfile::tempdir().unwrap();
+        let table = Location::parse(&tmp.path().join("t").display().to_string()).unwrap();
+        let checkpoint = tmp
+            .path()
+            .join("t/_delta_log/00000000000000000099.checkpoint.parquet");
+        for i in 1..=100 {
+            let run = format!("r{i}");
+            let f = file(&table, "2024-05", &run, 1).await;
+            let v = replace_period(
+                &table,
+                "t",
+                &columns(),
+                "2024-05",
+                &[f],
+                &Attempt::first(&run),
+                "p.yaml",
+            )
+            .await
+            .unwrap();
+            assert_eq!(v, i);
+            assert_eq!(checkpoint.exists(), i >= 99, "version {i}");
+        }
+        // a reader starts from the checkpoint and still sees only the last run's file
+        assert_eq!(
+            names(&table, "2024-05", None).await,
+            ["period=2024-05/part-r100-00000.parquet"]
+        );
     }
 
     #[tokio::test]
@@ -596,9 +701,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let table = Location::parse(&tmp.path().join("t").display().to_string()).unwrap();
         let f = file(&table, "2024-05", "r1", 1).await;
-        replace_period(&table, "t", &columns(), "2024-05", &[f], &Attempt::first("r1"), "p.yaml")
-            .await
-            .unwrap();
+        replace_period(
+            &table,
+            "t",
+            &columns(),
+            "2024-05",
+            &[f],
+            &Attempt::first("r1"),
+            "p.yaml",
+        )
+        .await
+        .unwrap();
         let t = open(&table, None).await.unwrap().unwrap();
         check_schema(&table, "t", &t, &columns(), "p.yaml").unwrap();
         let changed = vec![
@@ -614,6 +727,9 @@ mod tests {
         let e = check_schema(&table, "t", &t, &columns()[..1], "p.yaml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`orders` (long) of the Delta table is no longer declared"), "{e}");
+        assert!(
+            e.contains("`orders` (long) of the Delta table is no longer declared"),
+            "{e}"
+        );
     }
 }

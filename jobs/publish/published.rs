@@ -68,11 +68,11 @@ impl Partition {
         let urls = self
             .urls()
             .iter()
-            .map(|u| ListingTableUrl::parse(u))
+            .map(ListingTableUrl::parse)
             .collect::<std::result::Result<Vec<_>, _>>()
             .context(|| format!("reading the published partition {}", self.location))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension("");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
         let config = match schema {
             Some(s) => config.with_schema(Arc::clone(s)),

@@ -162,7 +162,7 @@ pub async fn publish(
             table: p.table.clone(),
             files: p.files.clone(),
             format: p.format,
-            base_version: check_target(layout, p).await?,
+            base_version: check_target(layout, attempt, period, p).await?,
         });
     }
     let mut intent = PublishIntent {
@@ -215,9 +215,14 @@ pub async fn publish(
 }
 
 /// Checks that `p`'s table may be published in its format: a Delta output's table is a Delta
-/// table with the contract's schema (or none yet), a Parquet output's is not a Delta table.
-/// Returns a Delta table's current version (None: no table yet, or Parquet).
-async fn check_target(layout: &Layout, p: &StagedPartition) -> Result<Option<i64>> {
+/// table with the contract's schema (created here, empty, if there is none yet), a Parquet
+/// output's is not a Delta table. Returns a Delta table's current version (None for Parquet).
+async fn check_target(
+    layout: &Layout,
+    attempt: &Attempt,
+    period: &Period,
+    p: &StagedPartition,
+) -> Result<Option<i64>> {
     let loc = layout.table(&p.table);
     match p.format {
         TableFormat::Parquet => {
@@ -232,12 +237,8 @@ async fn check_target(layout: &Layout, p: &StagedPartition) -> Result<Option<i64
             }
             Ok(None)
         }
-        TableFormat::Delta => match delta::open(&loc, None).await? {
-            Some(t) => {
-                delta::check_schema(&loc, &p.table, &t, &p.columns, &p.definition)?;
-                Ok(Some(delta::version(&t)))
-            }
-            None => {
+        TableFormat::Delta => {
+            if !delta::exists(&loc).await? {
                 let listed = loc
                     .store()
                     .list_with_delimiter(Some(loc.prefix()))
@@ -256,9 +257,13 @@ async fn check_target(layout: &Layout, p: &StagedPartition) -> Result<Option<i64
                         ),
                     ));
                 }
-                Ok(None)
             }
-        },
+            // created before any file is brought in (delta::create_if_absent says why)
+            let t = delta::create_if_absent(&loc, &p.table, &p.columns, attempt, &period.label())
+                .await?;
+            delta::check_schema(&loc, &p.table, &t, &p.columns, &p.definition)?;
+            Ok(Some(delta::version(&t)))
+        }
     }
 }
 
@@ -397,7 +402,11 @@ async fn roll_forward(layout: &Layout, period: &Period, intent: &PublishIntent) 
     if layout.warehouse().is_local() {
         return Ok(()); // every partition was exchanged; the old ones go with the staging
     }
-    for t in intent.tables.iter().filter(|t| t.format == TableFormat::Parquet) {
+    for t in intent
+        .tables
+        .iter()
+        .filter(|t| t.format == TableFormat::Parquet)
+    {
         delete_others(&layout.partition(&t.table, period), &t.files).await?;
     }
     Ok(())
