@@ -6,6 +6,7 @@ mod backfill;
 mod bad_inputs;
 mod ballista;
 mod checks;
+mod delta;
 mod e2e;
 mod faults;
 mod memory;

@@ -874,3 +874,182 @@ async fn on_s3_a_failed_publish_is_rolled_back_and_a_killed_one_finished_by_the_
         "{done:?}"
     );
 }
+
+/// The independent reader's options for this server (the Python `deltalake` package).
+fn python_s3_options(w: &Weed) -> serde_json::Value {
+    serde_json::json!({
+        "AWS_ENDPOINT_URL": w.endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": ADMIN.0,
+        "AWS_SECRET_ACCESS_KEY": ADMIN.1,
+        "AWS_ALLOW_HTTP": "true",
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_tables_on_s3_commit_once_per_period_roll_back_and_take_concurrent_periods() {
+    use crate::delta::{read_independently, tables};
+    let Some(w) = server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, wh) = (
+        "s3://raw-bucket/delta-crm",
+        "s3://wh-bucket/delta-warehouse",
+    );
+    let local_wh = tmp.path().join("parquet");
+    generate_into(raw).await;
+    let mut delta = config_at(raw, wh);
+    delta.table_format = crm_pipeline::publish::TableFormat::Delta;
+    let parquet = config_at(raw, &local_wh.display().to_string());
+    let names = tables(&delta);
+    // the first and the last period at once on an empty warehouse (both create the tables,
+    // both commit), the middle one, then the last again (now with its previous period, as the
+    // Parquet run has it); the same periods as plain Parquet on the local filesystem
+    let (a, b) = tokio::join!(
+        run_on_s3(&delta, PERIODS[0], "d-0"),
+        run_on_s3(&delta, PERIODS[2], "d-2-early")
+    );
+    a.1.unwrap_or_else(|e| panic!("{}: {e}", PERIODS[0]));
+    b.1.unwrap_or_else(|e| panic!("{}: {e}", PERIODS[2]));
+    run_on_s3(&delta, PERIODS[1], "d-1").await.1.unwrap();
+    run_on_s3(&delta, PERIODS[2], "d-2").await.1.unwrap();
+    for (i, p) in PERIODS.iter().enumerate() {
+        run_on_s3(&parquet, p, &format!("p-{i}")).await.1.unwrap();
+    }
+    let opts = python_s3_options(w);
+    let uri = |t: &str| format!("{wh}/{t}");
+    let ask = |version: &dyn Fn(&str) -> Option<i64>| {
+        let mut req = Vec::new();
+        for t in &names {
+            for p in PERIODS {
+                req.push(serde_json::json!({
+                    "delta": uri(t), "period": p, "version": version(t), "storage_options": opts
+                }));
+            }
+        }
+        read_independently(&req)
+    };
+    let first = ask(&|_| None);
+    let mut parquet_req = Vec::new();
+    for t in &names {
+        for p in PERIODS {
+            parquet_req.push(serde_json::json!({
+                "parquet": local_wh.join(format!("{t}/period={p}")).display().to_string()
+            }));
+        }
+    }
+    let expected = read_independently(&parquet_req);
+    for (i, (d, q)) in first.iter().zip(&expected).enumerate() {
+        let (t, p) = (&names[i / PERIODS.len()], PERIODS[i % PERIODS.len()]);
+        assert_eq!(
+            d.rows, q.rows,
+            "{t} {p}: the Delta table on S3 differs from Parquet"
+        );
+        assert!(
+            d.rows.is_empty() || d.run_ids == [format!("d-{}", i % PERIODS.len())],
+            "{t} {p}: {:?}",
+            d.run_ids
+        );
+        assert_eq!(
+            d.version,
+            Some(4),
+            "{t}: the create, then one commit per publish"
+        );
+    }
+
+    // a rerun: one more commit, the period replaced, time travel gives the old rows
+    run_on_s3(&delta, PERIODS[2], "d-rerun").await.1.unwrap();
+    let now = ask(&|_| None);
+    let old = ask(&|_| Some(4));
+    for (i, (n, o)) in now.iter().zip(&old).enumerate() {
+        let (t, p) = (&names[i / PERIODS.len()], PERIODS[i % PERIODS.len()]);
+        assert_eq!(n.version, Some(5), "{t}");
+        assert_eq!(n.rows, first[i].rows, "{t} {p}");
+        assert_eq!(o.run_ids, first[i].run_ids, "{t} {p}: time travel");
+        if p == PERIODS[2] && !n.rows.is_empty() {
+            assert_eq!(n.run_ids, ["d-rerun"], "{t}");
+        } else {
+            assert_eq!(n.run_ids, first[i].run_ids, "{t} {p} untouched");
+        }
+    }
+
+    // the real binary: an error before the third table's commit is rolled back (two commits
+    // each for the first two tables, the rows as they were); a kill between a table's files and
+    // its commit is finished by the next run, which then publishes
+    let job = s3_job(tmp.path(), &w.endpoint);
+    let run = |fault: Option<&str>, id: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crm-pipeline"));
+        c.args(["run", "--period", PERIODS[2], "--run-id", id, "--config"])
+            .arg(&job)
+            .args(["--raw", raw, "--warehouse", wh, "--table-format", "delta"])
+            .env("TXN_KEY", ADMIN.0)
+            .env("TXN_SECRET", ADMIN.1)
+            .env_remove("CRM_PIPELINE_FAULT");
+        if let Some(f) = fault {
+            c.env("CRM_PIPELINE_FAULT", f);
+        }
+        let out = c.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let fault = format!("fail:publish:before_commit:{}", names[2]);
+    let (code, text) = run(Some(&fault), "d-fail");
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("rolled back"), "{text}");
+    let after = ask(&|_| None);
+    for (i, (a, n)) in after.iter().zip(&now).enumerate() {
+        let t = &names[i / PERIODS.len()];
+        let extra = if names.iter().position(|x| x == t).unwrap() < 2 {
+            2
+        } else {
+            0
+        };
+        assert_eq!(a.version, Some(5 + extra), "{t}");
+        assert_eq!((&a.rows, &a.run_ids), (&n.rows, &n.run_ids), "{t}");
+    }
+    let (code, _) = run(
+        Some(&format!("publish:before_commit:{}", names[1])),
+        "d-killed",
+    );
+    assert_ne!(code, Some(0));
+    let (code, text) = run(None, "d-next");
+    assert_eq!(code, Some(0), "{text}");
+    let done = ask(&|_| None);
+    for (i, d) in done.iter().enumerate() {
+        let (t, p) = (&names[i / PERIODS.len()], PERIODS[i % PERIODS.len()]);
+        assert_eq!(d.rows, first[i].rows, "{t} {p}");
+        if p == PERIODS[2] && !d.rows.is_empty() {
+            assert_eq!(d.run_ids, ["d-next"], "{t}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_tables_on_a_store_without_conditional_puts_are_refused() {
+    let Some(w) = server() else { return };
+    w.register_with("nocond", ADMIN, &[("aws_conditional_put", "disabled")])
+        .unwrap();
+    let raw = error_test_raw().await;
+    let mut cfg = config_at(raw, "s3://nocond/delta-warehouse");
+    cfg.table_format = crm_pipeline::publish::TableFormat::Delta;
+    let (_, outcome) = run_on_s3(&cfg, "2024-06", "nocond-delta").await;
+    let e = outcome.expect_err("no safe commit without conditional puts");
+    assert_eq!(e.exit_code(), exit_code::SOURCE_OR_STORAGE, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("conditional") && text.contains("table_format: parquet"),
+        "{text}"
+    );
+    // nothing was committed
+    let log = loc("s3://nocond/delta-warehouse/customer_features/_delta_log/").unwrap();
+    let listed: Vec<_> = log
+        .store()
+        .list(Some(log.prefix()))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+}
