@@ -810,25 +810,7 @@ async fn on_s3_a_failed_publish_is_rolled_back_and_a_killed_one_finished_by_the_
     let (raw, wh) = ("s3://raw-bucket/txn", "s3://wh-bucket/txn-warehouse");
     generate_into(raw).await;
     let job = s3_job(tmp.path(), &w.endpoint);
-    let run = |fault: Option<&str>, id: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_crm-pipeline"));
-        c.args(["run", "--period", "2024-12", "--run-id", id, "--config"])
-            .arg(&job)
-            .args(["--raw", raw, "--warehouse", wh])
-            .env("TXN_KEY", ADMIN.0)
-            .env("TXN_SECRET", ADMIN.1)
-            .env_remove("CRM_PIPELINE_FAULT");
-        if let Some(f) = fault {
-            c.env("CRM_PIPELINE_FAULT", f);
-        }
-        let out = c.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
-    };
+    let run = |fault: Option<&str>, id: &str| run_binary(&job, raw, wh, "2024-12", id, fault, &[]);
     let files_of = |id: &'static str| async move {
         let mut runs = Vec::new();
         for t in TABLES {
@@ -977,23 +959,15 @@ async fn delta_tables_on_s3_commit_once_per_period_roll_back_and_take_concurrent
     // its commit is finished by the next run, which then publishes
     let job = s3_job(tmp.path(), &w.endpoint);
     let run = |fault: Option<&str>, id: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_crm-pipeline"));
-        c.args(["run", "--period", PERIODS[2], "--run-id", id, "--config"])
-            .arg(&job)
-            .args(["--raw", raw, "--warehouse", wh, "--table-format", "delta"])
-            .env("TXN_KEY", ADMIN.0)
-            .env("TXN_SECRET", ADMIN.1)
-            .env_remove("CRM_PIPELINE_FAULT");
-        if let Some(f) = fault {
-            c.env("CRM_PIPELINE_FAULT", f);
-        }
-        let out = c.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
+        run_binary(
+            &job,
+            raw,
+            wh,
+            PERIODS[2],
+            id,
+            fault,
+            &["--table-format", "delta"],
+        )
     };
     let fault = format!("fail:publish:before_commit:{}", names[2]);
     let (code, text) = run(Some(&fault), "d-fail");
@@ -1052,4 +1026,35 @@ async fn delta_tables_on_a_store_without_conditional_puts_are_refused() {
         .await
         .unwrap();
     assert!(listed.is_empty(), "{listed:?}");
+}
+
+/// Runs the job's binary for `period` against the server with `job` (s3_job's credentials from
+/// the environment), an optional fault, and `extra` arguments; its exit code and output.
+fn run_binary(
+    job: &std::path::Path,
+    raw: &str,
+    wh: &str,
+    period: &str,
+    id: &str,
+    fault: Option<&str>,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_crm-pipeline"));
+    c.args(["run", "--period", period, "--run-id", id, "--config"])
+        .arg(job)
+        .args(["--raw", raw, "--warehouse", wh])
+        .args(extra)
+        .env("TXN_KEY", ADMIN.0)
+        .env("TXN_SECRET", ADMIN.1)
+        .env_remove("CRM_PIPELINE_FAULT");
+    if let Some(f) = fault {
+        c.env("CRM_PIPELINE_FAULT", f);
+    }
+    let out = c.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
 }
