@@ -218,6 +218,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
     let bg = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let spend = summarize_spend(&x, &m)?;
+    let t_spend_summarize = t1.elapsed().as_secs_f64();
     let gfit = fit_gamma_gamma(&spend.rows, &opts);
     let gg = t1.elapsed().as_secs_f64();
     let fit_cpu = cpu_seconds() - c0;
@@ -256,6 +257,9 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         "customers": customers.len(),
         "distinct_rows": summary.rows.len(),
         "summarize_seconds": t_summarize,
+        "spend_summarize_seconds": t_spend_summarize,
+        "gamma_gamma_fit_iterations": gfit.iterations,
+        "gamma_gamma_fit_evaluations": gfit.evaluations,
         "transaction_fit_seconds": bg,
         "bgnbd_fit_seconds": bg,
         "transaction_fit_iterations": tfit.iterations,
