@@ -8,7 +8,9 @@
 
 use rayon::prelude::*;
 
-use super::optimize::{OptimOptions, Start, invert_spd, minimize_multistart, norm_inf};
+use super::optimize::{
+    OptimOptions, OptimResult, Start, invert_spd, minimize_multistart, newton, norm_inf,
+};
 use super::special::{digamma, ln_gamma, trigamma};
 use super::summary::SpendRow;
 use super::transaction::FitOptions;
@@ -340,54 +342,6 @@ fn objective_hessian(d: &GgData, theta: &[f64], penalizer: f64) -> (f64, [f64; 3
     (-ll / w + penalizer * pen, g, h)
 }
 
-/// Newton's method with a backtracking line search on the mean objective: quadratic
-/// convergence in a handful of passes over the rows. Returns the point, its gradient, the
-/// iterations and the Hessian there; None when the Hessian is not positive definite on the
-/// way or the search stalls (the caller then runs BFGS).
-#[allow(clippy::type_complexity)]
-fn newton(
-    d: &GgData,
-    start: &[f64],
-    penalizer: f64,
-    opts: &OptimOptions,
-) -> Option<(Vec<f64>, [f64; 3], usize, [[f64; 3]; 3])> {
-    let mut x = start.to_vec();
-    let (mut f, mut g, mut h) = objective_hessian(d, &x, penalizer);
-    for it in 0..opts.max_iter.min(100) {
-        if !f.is_finite() {
-            return None;
-        }
-        if norm_inf(&g) <= opts.gtol {
-            return Some((x, g, it, h));
-        }
-        let inv = invert_spd(&h.iter().map(|r| r.to_vec()).collect::<Vec<_>>())?;
-        let step: Vec<f64> = (0..3)
-            .map(|i| -(0..3).map(|j| inv[i][j] * g[j]).sum::<f64>())
-            .collect();
-        let slope: f64 = step.iter().zip(&g).map(|(a, b)| a * b).sum();
-        let mut t = 1.0;
-        let mut accepted = false;
-        for _ in 0..30 {
-            let xn: Vec<f64> = x.iter().zip(&step).map(|(a, b)| a + t * b).collect();
-            if xn.iter().any(|v| !v.is_finite() || v.abs() > MAX_LOG_PARAM) {
-                t *= 0.5;
-                continue;
-            }
-            let (fn_, gn, hn) = objective_hessian(d, &xn, penalizer);
-            if fn_.is_finite() && fn_ <= f + 1e-4 * t * slope + 1e-15 * f.abs() {
-                (x, f, g, h) = (xn, fn_, gn, hn);
-                accepted = true;
-                break;
-            }
-            t *= 0.5;
-        }
-        if !accepted {
-            return None;
-        }
-    }
-    (norm_inf(&g) <= opts.gtol).then_some((x, g, opts.max_iter.min(100), h))
-}
-
 const MAX_LOG_PARAM: f64 = 25.0;
 
 /// theta = (ln p, ln(q - 1), ln v) -> params.
@@ -523,19 +477,15 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], opts: &FitOptions) -> GammaGammaFit {
         })
         .flatten();
     let from = warm.as_deref().unwrap_or(&starts[0].x);
-    let newton_res = newton(&d, from, opts.penalizer, &oo).map(|(x, g, it, _)| {
+    let newton_res = newton(
+        |x| objective_hessian(&d, x, opts.penalizer),
+        from,
+        &oo,
+        MAX_LOG_PARAM,
+    )
+    .map(|(x, g, it, _)| {
         let f = objective(&d, &x, opts.penalizer, &mut [0.0; 3]);
-        let r = super::optimize::OptimResult {
-            x,
-            f,
-            grad: g.to_vec(),
-            iterations: it,
-            evaluations: it + 1,
-            converged: true,
-            reason: None,
-            inv_hessian: Vec::new(),
-        };
-        (Some(r), it, it + 1)
+        (Some(OptimResult::newton(x, f, g.to_vec(), it)), it, it + 1)
     });
     let (best, iterations, evaluations) =
         newton_res.unwrap_or_else(|| minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM));

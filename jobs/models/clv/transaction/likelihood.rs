@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::super::nbd::{NbdParams, XTerms};
-use super::super::optimize::{OptimOptions, invert_spd, norm_inf};
+use super::super::optimize::OptimOptions;
 use super::super::summary::{Rfm, SummaryRow, validate_rfm};
 use super::super::{bgnbd, mbgnbd, pnbd};
 use super::TransactionModelKind;
@@ -320,10 +320,9 @@ pub(super) fn objective_hessian(
     (f, gt, ht)
 }
 
-/// Newton's method with a backtracking line search on the mean objective in log-parameters,
-/// from a point near the optimum (the subsample fit). Returns the point, its gradient, the
-/// iterations and the Hessian there, or None if the Hessian is not positive definite or the
-/// search stalls (the caller then runs BFGS).
+/// Newton's method ([`newton`](super::super::optimize::newton)) on the mean objective in
+/// log-parameters, from a point near the optimum (the subsample fit); None when the caller
+/// should run BFGS instead.
 #[allow(clippy::type_complexity)]
 pub(super) fn newton(
     kind: TransactionModelKind,
@@ -332,48 +331,12 @@ pub(super) fn newton(
     penalizer: f64,
     opts: &OptimOptions,
 ) -> Option<(Vec<f64>, [f64; 4], usize, [[f64; 4]; 4])> {
-    let mut x: Vec<f64> = start.to_vec();
-    let (mut f, mut g, mut h) = objective_hessian(kind, d, &x, penalizer);
-    for it in 0..opts.max_iter.min(100) {
-        if !f.is_finite() {
-            return None;
-        }
-        if norm_inf(&g) <= opts.gtol {
-            return Some((x, g, it, h));
-        }
-        let hv: Vec<Vec<f64>> = h.iter().map(|r| r.to_vec()).collect();
-        let inv = invert_spd(&hv)?;
-        let step: Vec<f64> = (0..4)
-            .map(|i| -(0..4).map(|j| inv[i][j] * g[j]).sum::<f64>())
-            .collect();
-        let mut t = 1.0;
-        let mut accepted = false;
-        for _ in 0..30 {
-            let xn: Vec<f64> = x.iter().zip(&step).map(|(a, b)| a + t * b).collect();
-            if xn.iter().any(|v| !v.is_finite() || v.abs() > MAX_LOG_PARAM) {
-                t *= 0.5;
-                continue;
-            }
-            let (fn_, gn, hn) = objective_hessian(kind, d, &xn, penalizer);
-            if fn_.is_finite()
-                && fn_
-                    <= f + 1e-4 * t * step.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
-                        + 1e-15 * f.abs()
-            {
-                x = xn;
-                f = fn_;
-                g = gn;
-                h = hn;
-                accepted = true;
-                break;
-            }
-            t *= 0.5;
-        }
-        if !accepted {
-            return None;
-        }
-    }
-    (norm_inf(&g) <= opts.gtol).then_some((x, g, opts.max_iter.min(100), h))
+    super::super::optimize::newton(
+        |x| objective_hessian(kind, d, x, penalizer),
+        start,
+        opts,
+        MAX_LOG_PARAM,
+    )
 }
 
 pub(super) const MAX_LOG_PARAM: f64 = 25.0;

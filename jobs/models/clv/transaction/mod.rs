@@ -411,16 +411,7 @@ pub fn fit_transactions(
         let f = fd.objective(&x, opts.penalizer, &mut [0.0; 4]);
         newton_hessian = Some(h);
         newton_res = Some((
-            super::optimize::OptimResult {
-                x,
-                f,
-                grad: g.to_vec(),
-                iterations: it,
-                evaluations: it + 1,
-                converged: true,
-                reason: None,
-                inv_hessian: Vec::new(),
-            },
+            super::optimize::OptimResult::newton(x, f, g.to_vec(), it),
             it,
             it + 1,
         ));
