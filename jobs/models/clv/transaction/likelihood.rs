@@ -1,9 +1,12 @@
 //! The BG/NBD and MBG/NBD log-likelihood over weighted summary rows, with its analytic gradient
 //! and Hessian, the penalised objective in log-parameters and the Newton refinement.
 //!
-//! The lgamma/digamma terms are precomputed once per distinct x, so each row costs only two
-//! logs, one exp and one log1p; rows are split in fixed chunks (rayon for large inputs) and the
+//! The lgamma/digamma terms are precomputed once per distinct x, and ln(alpha + T), 1 / (alpha +
+//! T) once per distinct T (likewise t_x: whole days give about a thousand of each), so each row
+//! costs one exp and one log1p; rows are split in fixed chunks (rayon for large inputs) and the
 //! chunk sums are added in order, so results do not depend on the number of threads.
+
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 
@@ -13,19 +16,57 @@ use super::super::summary::{Rfm, SummaryRow, validate_rfm};
 use super::super::{bgnbd, mbgnbd, pnbd};
 use super::TransactionModelKind;
 
-/// Validated summary rows in column form, with distinct x values.
+/// Validated summary rows in column form, with distinct x values; t_x and T as indices into
+/// their distinct values.
 pub struct NbdData {
     pub(super) xs: Vec<f64>,
     pub(super) x_weight: Vec<f64>,
     pub(super) xi: Vec<u32>,
-    pub(super) tx: Vec<f64>,
-    pub(super) t: Vec<f64>,
+    pub(super) tx: Distinct,
+    pub(super) t: Distinct,
     pub(super) w: Vec<f64>,
     pub(super) total_w: f64,
     pub(super) repeat_w: f64,
     pub(super) max_t: f64,
     pub(super) mean_x: f64,
     pub(super) mean_t: f64,
+}
+
+/// One column as its distinct values (in order of first appearance) and each row's index.
+#[derive(Default)]
+pub(super) struct Distinct {
+    pub(super) values: Vec<f64>,
+    pub(super) index: Vec<u32>,
+}
+
+impl Distinct {
+    fn new(column: impl Iterator<Item = f64>, rows: usize) -> Distinct {
+        let mut seen: HashMap<u64, u32, foldhash::fast::FixedState> = HashMap::default();
+        let mut d = Distinct {
+            values: Vec::new(),
+            index: Vec::with_capacity(rows),
+        };
+        for v in column {
+            let next = d.values.len() as u32;
+            let i = *seen.entry((v + 0.0).to_bits()).or_insert_with(|| {
+                d.values.push(v);
+                next
+            });
+            d.index.push(i);
+        }
+        d
+    }
+
+    /// (ln(alpha + v), 1 / (alpha + v)) per distinct value v.
+    fn log_and_inverse(&self, alpha: f64) -> Vec<(f64, f64)> {
+        self.values
+            .iter()
+            .map(|&v| {
+                let a = alpha + v;
+                (a.ln(), 1.0 / a)
+            })
+            .collect()
+    }
 }
 
 impl NbdData {
@@ -52,8 +93,8 @@ impl NbdData {
         let mut x_weight = vec![0.0; xs.len()];
         let mut d = NbdData {
             xi: Vec::with_capacity(rows.len()),
-            tx: Vec::with_capacity(rows.len()),
-            t: Vec::with_capacity(rows.len()),
+            tx: Distinct::new(rows.iter().map(|r| r.t_x), rows.len()),
+            t: Distinct::new(rows.iter().map(|r| r.t), rows.len()),
             w: Vec::with_capacity(rows.len()),
             xs: Vec::new(),
             x_weight: Vec::new(),
@@ -68,8 +109,6 @@ impl NbdData {
             let j = xs.partition_point(|v| *v < r.x);
             x_weight[j] += r.weight;
             d.xi.push(j as u32);
-            d.tx.push(r.t_x);
-            d.t.push(r.t);
             d.w.push(r.weight);
             d.total_w += r.weight;
             if r.x > 0.0 {
@@ -121,18 +160,17 @@ pub(super) fn evaluate(
                 },
             })
             .collect();
-    let alpha = p.alpha;
+    let (by_t, by_tx) = (d.t.log_and_inverse(p.alpha), d.tx.log_and_inverse(p.alpha));
     let chunk = |lo: usize, hi: usize| -> Acc {
         let mut acc = Acc::default();
         for i in lo..hi {
             let xt = &terms[d.xi[i] as usize];
             let w = d.w[i];
-            let at = alpha + d.t[i];
-            let lt = at.ln();
+            let (lt, ia) = by_t[d.t.index[i] as usize];
             let mut ll = -xt.rx * lt;
             if xt.has_d {
-                let atx = alpha + d.tx[i];
-                let ldiff = lt - atx.ln();
+                let (ltx, ib) = by_tx[d.tx.index[i] as usize];
+                let ldiff = lt - ltx;
                 let dd = xt.k + xt.rx * ldiff;
                 // softplus and sigmoid sharing one exp
                 let e = (-dd.abs()).exp();
@@ -145,13 +183,13 @@ pub(super) fn evaluate(
                         e / (1.0 + e)
                     };
                     acc.g_r += w * (-lt + s * ldiff);
-                    acc.g_alpha += w * (-xt.rx / at + s * xt.rx * (1.0 / at - 1.0 / atx));
+                    acc.g_alpha += w * (-xt.rx * ia + s * xt.rx * (ia - ib));
                     acc.s += w * s;
                     acc.s_db += w * s * xt.dk_b;
                 }
             } else if with_grad {
                 acc.g_r -= w * lt;
-                acc.g_alpha -= w * xt.rx / at;
+                acc.g_alpha -= w * xt.rx * ia;
             }
             acc.ll += w * ll;
         }
@@ -206,6 +244,7 @@ pub(super) fn evaluate_hessian(
             })
             .collect();
     let (alpha, a) = (p.alpha, p.a);
+    let (by_t, by_tx) = (d.t.log_and_inverse(alpha), d.tx.log_and_inverse(alpha));
     // acc: ll, g[4], h upper triangle (rr, ra, raa... ) in order
     // 0 ll, 1..5 g, 5..15 h(00,01,02,03,11,12,13,22,23,33)
     let chunk = |lo: usize, hi: usize| -> [f64; 15] {
@@ -213,19 +252,16 @@ pub(super) fn evaluate_hessian(
         for i in lo..hi {
             let xt = &terms[d.xi[i] as usize];
             let w = d.w[i];
-            let at = alpha + d.t[i];
-            let lt = at.ln();
+            let (lt, ia) = by_t[d.t.index[i] as usize];
             let rx = xt.rx;
-            let ia = 1.0 / at;
             acc[0] -= w * rx * lt;
             acc[1] -= w * lt;
             acc[2] -= w * rx * ia;
             acc[6] -= w * ia;
             acc[9] += w * rx * ia * ia;
             if xt.has_d {
-                let atx = alpha + d.tx[i];
-                let ib = 1.0 / atx;
-                let ldiff = lt - atx.ln();
+                let (ltx, ib) = by_tx[d.tx.index[i] as usize];
+                let ldiff = lt - ltx;
                 let dd = xt.k + rx * ldiff;
                 let e = (-dd.abs()).exp();
                 acc[0] += w * (dd.max(0.0) + e.ln_1p());
