@@ -119,6 +119,7 @@ pub fn summarize(customers: &[Rfm]) -> Summary {
         })
         .collect();
     let invalid = (0..customers.len())
+        .into_par_iter()
         .filter(|&i| g.group_of_item[i].is_none())
         .collect();
     Summary {
@@ -192,13 +193,13 @@ pub fn summarize_spend(x: &[f64], m: &[f64]) -> Result<SpendSummary, String> {
     let g = group_keys(n, |i| {
         (valid(i) && x[i] > 0.0 && m[i] > 0.0).then(|| [x[i].to_bits(), m[i].to_bits()])
     });
-    for i in (0..n).filter(|&i| g.group_of_item[i].is_none()) {
-        if valid(i) && x[i] == 0.0 {
-            out.one_time_buyers += 1;
-        } else {
-            out.invalid.push(i);
-        }
-    }
+    // items without a row: one-time buyers and invalid values (in input order)
+    let (one_time, invalid): (Vec<usize>, Vec<usize>) = (0..n)
+        .into_par_iter()
+        .filter(|&i| g.group_of_item[i].is_none())
+        .partition(|&i| valid(i) && x[i] == 0.0);
+    out.one_time_buyers = one_time.len();
+    out.invalid = invalid;
     out.rows = g
         .keys
         .iter()
@@ -359,8 +360,14 @@ fn group_by_sort<const K: usize, F>(n: usize, key: F) -> Grouped<K>
 where
     F: Fn(usize) -> Option<[u64; K]> + Sync,
 {
-    let mut keyed: Vec<([u64; K], usize)> = Vec::with_capacity(n);
-    keyed.extend((0..n).filter_map(|i| Some((key(i)?, i))));
+    let mut keyed: Vec<([u64; K], usize)> = if n > GROUP_CHUNK {
+        (0..n)
+            .into_par_iter()
+            .filter_map(|i| Some((key(i)?, i)))
+            .collect()
+    } else {
+        (0..n).filter_map(|i| Some((key(i)?, i))).collect()
+    };
     if keyed.len() > 1 << 15 {
         keyed.par_sort_unstable();
     } else {
