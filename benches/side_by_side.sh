@@ -6,11 +6,14 @@
 # benches/results/side_by_side-sf<N>.json.
 #
 # Usage: benches/side_by_side.sh [--sf 1,10] [--work DIR] [--period 2024-12] [--k 6] [--no-clv-bench]
-#   SF1 = 100,000 customers, SF10 = 1,000,000 (generator defaults otherwise, seed 1, generated
+#                                [--memory-limit 4GiB]
+#   SF1 = 100,000 customers, SF10 = 1,000,000, SF30 = 3,000,000 (generator defaults otherwise, seed 1, generated
 #   once per scale under DIR, default target/bench-data). The peer's venv is benches/peers/.venv
 #   (created from benches/peers/requirements.txt on first use; needs python3.11 and PyPI).
 #   --no-clv-bench skips the "same rows" CLV and RFM timings (and building the bench binary,
 #   which is a second release build of the dependencies).
+#   --memory-limit runs ours with engine.memory_limit set (the built-in job written out by
+#   `crm-pipeline init` with that one line changed); the peer's DuckDB keeps its own default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sfs=1,10
@@ -18,6 +21,7 @@ work=target/bench-data
 period=2024-12
 k=6
 clv_bench_wanted=1
+memory_limit=
 while [ $# -gt 0 ]; do
   case "$1" in
     --sf) sfs=$2; shift 2 ;;
@@ -25,7 +29,8 @@ while [ $# -gt 0 ]; do
     --period) period=$2; shift 2 ;;
     --k) k=$2; shift 2 ;;
     --no-clv-bench) clv_bench_wanted=0; shift ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    --memory-limit) memory_limit=$2; shift 2 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +42,17 @@ source benches/peers/venv.sh
 echo "building the release binary" >&2
 cargo build --locked --release --quiet
 bin=target/release/crm-pipeline
+config_args=()
+if [ -n "$memory_limit" ]; then
+  job_dir=$work/job-memory-limit
+  rm -rf "$job_dir"
+  "$bin" init "$job_dir" > /dev/null
+  sed -i "s/^  # memory_limit: 4GiB /  memory_limit: $memory_limit /" "$job_dir/pipeline.yaml"
+  grep -q "^  memory_limit: $memory_limit " "$job_dir/pipeline.yaml" ||
+    { echo "could not set engine.memory_limit in $job_dir/pipeline.yaml" >&2; exit 1; }
+  config_args=(--config "$job_dir/pipeline.yaml")
+  echo "ours runs with engine.memory_limit: $memory_limit" >&2
+fi
 clv_bench=
 if [ "$clv_bench_wanted" = 1 ]; then
   echo "building the CLV bench binary" >&2
@@ -65,7 +81,7 @@ for sf in ${sfs//,/ }; do
 
   echo "SF$sf: crm-pipeline run" >&2
   summary=$(/usr/bin/time -o "$work/ours-time-$customers.txt" -f "%e %U %S %M" \
-    "$bin" run --period "$period" --raw "$raw" --warehouse "$wh" | tail -n 1)
+    "$bin" run "${config_args[@]}" --period "$period" --raw "$raw" --warehouse "$wh" | tail -n 1)
   run_results=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["run_results"].removeprefix("file://"))' "$summary")
 
   echo "SF$sf: peer pipeline" >&2
