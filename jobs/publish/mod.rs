@@ -412,6 +412,13 @@ fn encode_parquet(batches: &[RecordBatch], schema: SchemaRef) -> Result<Vec<u8>>
         let writers = factory
             .create_column_writers(index)
             .map_err(|e| err("column writers", &e))?;
+        if writers.len() != leaves.len() {
+            return Err(Error::Internal(format!(
+                "parquet write: {} column writers for {} leaf columns",
+                writers.len(),
+                leaves.len()
+            )));
+        }
         let chunks: Vec<ArrowColumnChunk> = writers
             .into_par_iter()
             .zip(leaves.into_par_iter())
