@@ -152,26 +152,54 @@ pub fn quantile_scores(
     ties: TieRule,
     higher_is_better: bool,
 ) -> Vec<Option<u8>> {
-    let key = |i: usize| {
-        let v = values[i].unwrap_or(0.0);
-        if higher_is_better { v } else { -v }
-    };
+    ranked_quantile_scores(values, &id_ranks(ids), bins, ties, higher_is_better)
+}
+
+/// The value a customer is ordered by: its own, negated when lower is better.
+fn sort_key(values: &[Option<f64>], i: usize, higher_is_better: bool) -> f64 {
+    let v = values[i].unwrap_or(0.0);
+    if higher_is_better { v } else { -v }
+}
+
+/// [`quantile_scores`] with the ids given as their ranks ([`id_ranks`], computed once for the
+/// three scores of a customer).
+fn ranked_quantile_scores(
+    values: &[Option<f64>],
+    id_rank: &[u32],
+    bins: u8,
+    ties: TieRule,
+    higher_is_better: bool,
+) -> Vec<Option<u8>> {
     // Sorted by (value, customer id). Values tie a lot (days, order counts), and comparing the
-    // ids' strings on every tie was most of the cost: the ids' order is computed once (their
-    // positions when already sorted, as the customer tables are) and the sort compares integers.
-    // `total_order` maps an f64 to an integer that orders like `f64::total_cmp`.
-    let id_rank = id_ranks(ids);
+    // ids' strings on every tie was most of the cost: the sort compares the value as an integer
+    // that orders like `f64::total_cmp`, then the id's rank.
     let total_order = |v: f64| {
         let b = v.to_bits() as i64;
         b ^ ((((b >> 63) as u64) >> 1) as i64)
     };
     let mut keyed: Vec<(i64, u32, u32)> = (0..values.len())
         .filter(|&i| values[i].is_some_and(|v| !v.is_nan()))
-        .map(|i| (total_order(key(i)), id_rank[i], i as u32))
+        .map(|i| {
+            let k = total_order(sort_key(values, i, higher_is_better));
+            (k, id_rank[i], i as u32)
+        })
         .collect();
     keyed.par_sort_unstable();
-    let idx: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i as usize).collect();
-    let n = idx.len();
+    let order: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i as usize).collect();
+    scores_in_order(values, &order, bins, ties, higher_is_better)
+}
+
+/// Scores customers listed in ascending order of their sort key: equal keys share the score of
+/// their average rank (`TieRule::Average`) or keep their order's.
+fn scores_in_order(
+    values: &[Option<f64>],
+    order: &[usize],
+    bins: u8,
+    ties: TieRule,
+    higher_is_better: bool,
+) -> Vec<Option<u8>> {
+    let key = |i: usize| sort_key(values, i, higher_is_better);
+    let n = order.len();
     let mut out = vec![None; values.len()];
     let score = |mid_rank: f64| {
         let p = (mid_rank + 0.5) / n as f64;
@@ -181,13 +209,13 @@ pub fn quantile_scores(
     while start < n {
         let mut end = start + 1;
         if ties == TieRule::Average {
-            while end < n && key(idx[end]) == key(idx[start]) {
+            while end < n && key(order[end]) == key(order[start]) {
                 end += 1;
             }
         }
         let mid = (start + end - 1) as f64 / 2.0;
         let s = score(mid);
-        for &i in &idx[start..end] {
+        for &i in &order[start..end] {
             out[i] = Some(s);
         }
         start = end;
@@ -201,9 +229,10 @@ pub fn assign(cfg: &RfmConfig, view: &CustomerView) -> Result<SchemeOutput> {
     let recency = view.buyer_f64("recency_days")?;
     let frequency = view.buyer_f64(&cfg.frequency)?;
     let monetary = view.buyer_f64(&cfg.monetary)?;
-    let r = quantile_scores(&recency, &ids, cfg.bins, cfg.ties, false);
-    let f = quantile_scores(&frequency, &ids, cfg.bins, cfg.ties, true);
-    let m = quantile_scores(&monetary, &ids, cfg.bins, cfg.ties, true);
+    let rank = id_ranks(&ids);
+    let r = ranked_quantile_scores(&recency, &rank, cfg.bins, cfg.ties, false);
+    let f = ranked_quantile_scores(&frequency, &rank, cfg.bins, cfg.ties, true);
+    let m = ranked_quantile_scores(&monetary, &rank, cfg.bins, cfg.ties, true);
     let mut out = SchemeOutput::new("rfm");
     let mut labels = Vec::with_capacity(ids.len());
     let mut scores = Vec::with_capacity(ids.len());
@@ -242,29 +271,14 @@ mod tests {
     /// values (signed zeros included), ids in and out of order, both tie rules.
     #[test]
     fn integer_sort_keys_order_like_value_then_id() {
+        // the former order, scored by the same rule
         fn reference(v: &[Option<f64>], ids: &[&str], ties: TieRule, hib: bool) -> Vec<Option<u8>> {
             let mut idx: Vec<usize> = (0..v.len())
                 .filter(|&i| v[i].is_some_and(|x| !x.is_nan()))
                 .collect();
-            let key = |i: usize| if hib { v[i].unwrap() } else { -v[i].unwrap() };
+            let key = |i: usize| sort_key(v, i, hib);
             idx.sort_by(|&a, &b| key(a).total_cmp(&key(b)).then_with(|| ids[a].cmp(ids[b])));
-            let n = idx.len();
-            let mut out = vec![None; v.len()];
-            let mut start = 0;
-            while start < n {
-                let mut end = start + 1;
-                if ties == TieRule::Average {
-                    while end < n && key(idx[end]) == key(idx[start]) {
-                        end += 1;
-                    }
-                }
-                let p = ((start + end - 1) as f64 / 2.0 + 0.5) / n as f64;
-                for &i in &idx[start..end] {
-                    out[i] = Some(((p * 5.0).ceil() as u8).clamp(1, 5));
-                }
-                start = end;
-            }
-            out
+            scores_in_order(v, &idx, 5, ties, hib)
         }
         let n = 5_000;
         let values: Vec<Option<f64>> = (0..n)
