@@ -1,10 +1,13 @@
 //! Step 1: read and validate the raw extracts.
 //!
 //! Each source (a file, a folder or a glob on any object store) is read file by file, its
-//! columns are mapped to the canonical names of [`contract`], and every row is landed as text in
-//! run-scoped Parquet under `<scratch>/landing/<source>/` together with the file it came from and
-//! its line number, so the SQL stages can type and clean it and every rejection can point at the
-//! original row. Rows that cannot even be split into fields (wrong field count, invalid UTF-8,
+//! columns are mapped to the canonical names of [`contract`], and every row is landed as text
+//! together with the file it came from and its line number, so the SQL stages can type and clean
+//! it and every rejection can point at the original row. On the local engine the landed rows stay
+//! in memory ([`Landing::Memory`]): the staging stages scan them several times, and a Parquet
+//! round trip would encode them once and decode them at every scan. Ballista's executors cannot
+//! read the driver's memory, so there they are written as run-scoped Parquet under
+//! `<scratch>/landing/<source>/` ([`Landing::Parquet`]). Rows that cannot even be split into fields (wrong field count, invalid UTF-8,
 //! broken JSON) are quarantined here with a reason; a file that cannot be read at all (missing,
 //! empty, truncated, missing a required column) is an error naming the file and what to do.
 
@@ -14,7 +17,9 @@ pub mod timestamps;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, DictionaryArray, Int32Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -29,12 +34,28 @@ use source::{Source, SourceConfig};
 /// Rows per landed Parquet file written from one input file.
 const LANDING_CHUNK_ROWS: usize = 500_000;
 
+/// Where landed rows are kept for the staging stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    /// In the driver's memory (the local engine).
+    Memory,
+    /// As Parquet in the run's scratch space (Ballista: the executors read it).
+    Parquet,
+}
+
+/// The type of `_source_file`: every row of a landed batch comes from one file, so the name is
+/// stored once per batch (a dictionary of one value), not once per row (at 14 M rows, 1 GB of
+/// repeated file names in memory).
+pub fn source_file_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
 /// The landed schema of a source: file, line number, the normalisations made at extraction
 /// (comma-separated, e.g. `ts_offset_converted`; the staging SQL adds them to `_notes`), then
 /// every canonical column as text.
 pub fn landing_schema(schema: &SourceSchema) -> SchemaRef {
     let mut fields = vec![
-        Field::new("_source_file", DataType::Utf8, false),
+        Field::new("_source_file", source_file_type(), false),
         Field::new("_row_number", DataType::Int64, false),
         Field::new("_landing_notes", DataType::Utf8, true),
     ];
@@ -73,9 +94,12 @@ pub struct LandedSource {
     pub rows_read: u64,
     /// Rows quarantined at extraction (they could not be split into fields), by reason code.
     pub rejected: std::collections::BTreeMap<String, u64>,
-    /// Landed Parquet files (scratch URLs).
+    /// Landed Parquet files (scratch URLs), with [`Landing::Parquet`].
     #[serde(skip)]
     pub landed: Vec<String>,
+    /// Landed batches, in file order, with [`Landing::Memory`].
+    #[serde(skip)]
+    pub batches: Vec<RecordBatch>,
     /// Non-fatal observations (ignored columns, skipped files).
     pub warnings: Vec<String>,
 }
@@ -131,7 +155,6 @@ impl Rejects {
 pub(crate) struct LandingBuilder {
     schema: SchemaRef,
     file: String,
-    file_col: StringBuilder,
     row_col: Int64Builder,
     notes_col: StringBuilder,
     cols: Vec<StringBuilder>,
@@ -151,7 +174,6 @@ impl LandingBuilder {
         Self {
             schema,
             file: file.to_string(),
-            file_col: StringBuilder::new(),
             row_col: Int64Builder::new(),
             notes_col: StringBuilder::new(),
             cols: (0..ncols).map(|_| StringBuilder::new()).collect(),
@@ -163,7 +185,6 @@ impl LandingBuilder {
 
     /// Appends one row; `value(i)` gives canonical column `i` (None = absent / null).
     pub(crate) fn append<'a>(&mut self, row: i64, mut value: impl FnMut(usize) -> Option<&'a str>) {
-        self.file_col.append_value(&self.file);
         self.row_col.append_value(row);
         let mut notes: Vec<&'static str> = Vec::new();
         for (i, c) in self.cols.iter_mut().enumerate() {
@@ -191,8 +212,12 @@ impl LandingBuilder {
     }
 
     pub(crate) fn finish(&mut self) -> Result<RecordBatch> {
+        let file = DictionaryArray::new(
+            Int32Array::from(vec![0; self.rows]),
+            Arc::new(StringArray::from(vec![self.file.as_str()])),
+        );
         let mut arrays: Vec<ArrayRef> = vec![
-            Arc::new(self.file_col.finish()),
+            Arc::new(file),
             Arc::new(self.row_col.finish()),
             Arc::new(self.notes_col.finish()),
         ];
@@ -215,16 +240,17 @@ pub(crate) struct ParsedFile {
     pub(crate) warnings: Vec<String>,
 }
 
-/// Lands every source under `<scratch>/landing/`, timestamps in the business zone `tz`;
-/// returns what was read.
+/// Lands every source (in memory, or under `<scratch>/landing/`), timestamps in the business
+/// zone `tz`; returns what was read. Rejected rows always go to `<scratch>/landing/_quarantine/`.
 pub async fn land_sources(
     sources: &[Source],
     tz: chrono_tz::Tz,
     scratch: &Location,
+    landing: Landing,
 ) -> Result<Vec<LandedSource>> {
     let mut out = Vec::new();
     for s in sources {
-        out.push(land_source(s, scratch, tz).await?);
+        out.push(land_source(s, scratch, tz, landing).await?);
     }
     Ok(out)
 }
@@ -233,6 +259,7 @@ async fn land_source(
     source: &Source,
     scratch: &Location,
     tz: chrono_tz::Tz,
+    mode: Landing,
 ) -> Result<LandedSource> {
     let (name, src, schema, location) = (
         source.name.as_str(),
@@ -265,6 +292,7 @@ async fn land_source(
         rows_read: 0,
         rejected: Default::default(),
         landed: Vec::new(),
+        batches: Vec::new(),
         warnings: skipped,
     };
     for w in &landed.warnings {
@@ -292,9 +320,10 @@ async fn land_source(
     let parallel = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    // each file is fetched, parsed and written as Parquet in a task of its own (at most one per
-    // core at a time), so both the parsing and the Parquet encoding use every core and no more
-    // than `parallel` files' rows are in memory at once; outcomes are gathered in file order
+    // each file is fetched, parsed (and, landing to Parquet, written) in a task of its own (at
+    // most one per core at a time), so the parsing and the Parquet encoding use every core; with
+    // Parquet, no more than `parallel` files' rows are in memory at once; outcomes are gathered
+    // in file order
     let results: Vec<FileOutcome> = futures::stream::iter(files.iter().enumerate())
         .map(|(i, meta)| {
             let store = Arc::clone(loc.store());
@@ -319,7 +348,7 @@ async fn land_source(
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("parser task failed: {e}")))??;
-                land_file(i, parsed, &name, &landing, &quarantine, lschema).await
+                land_file(i, parsed, &name, (&landing, mode), &quarantine, lschema).await
             }))
         })
         .buffered(parallel)
@@ -339,6 +368,7 @@ async fn land_source(
             }
         }
         landed.landed.extend(file.landed);
+        landed.batches.extend(file.batches);
     }
     Ok(landed)
 }
@@ -363,25 +393,31 @@ impl<T> std::future::Future for AbortOnDrop<T> {
     }
 }
 
-/// What landing one file gave: its counts and warnings and the Parquet files written.
+/// What landing one file gave: its counts and warnings and the Parquet files written (or, in
+/// memory, its batches).
 struct FileOutcome {
     rows_read: u64,
     reject_codes: Vec<String>,
     warnings: Vec<String>,
     landed: Vec<String>,
+    batches: Vec<RecordBatch>,
 }
 
-/// Writes file `i`'s landed batches (`part-<i>-<j>.parquet`) and its rejected rows
-/// (`_quarantine/<source>-<i>.parquet`).
+/// Keeps file `i`'s landed batches or writes them (`part-<i>-<j>.parquet`), and writes its
+/// rejected rows (`_quarantine/<source>-<i>.parquet`).
 async fn land_file(
     i: usize,
-    parsed: ParsedFile,
+    mut parsed: ParsedFile,
     name: &str,
-    landing: &Location,
+    (landing, mode): (&Location, Landing),
     quarantine: &Location,
     lschema: SchemaRef,
 ) -> Result<FileOutcome> {
     let mut landed = Vec::with_capacity(parsed.batches.len());
+    let batches = match mode {
+        Landing::Memory => std::mem::take(&mut parsed.batches),
+        Landing::Parquet => Vec::new(),
+    };
     for (j, batch) in parsed.batches.iter().enumerate() {
         let path = landing.path_of(&format!("part-{i:05}-{j:03}.parquet"));
         write_parquet(
@@ -409,6 +445,7 @@ async fn land_file(
         reject_codes,
         warnings: parsed.warnings,
         landed,
+        batches,
     })
 }
 

@@ -235,9 +235,13 @@ fn samples(batches: &[RecordBatch], source: &str) -> Result<Vec<RejectSample>> {
 fn quarantine_rows(source: &str, b: &RecordBatch) -> Result<RecordBatch> {
     let n = b.num_rows();
     let schema = b.schema();
+    // the landed file name is a dictionary (one value per batch)
     let file = b
         .column_by_name("_source_file")
-        .map(|c| c.as_string::<i32>().clone());
+        .map(|c| datafusion::arrow::compute::cast(c, &DataType::Utf8))
+        .transpose()
+        .map_err(|e| Error::Internal(format!("quarantine rows: {e}")))?;
+    let file = file.as_ref().map(|c| c.as_string::<i32>().clone());
     let row = b
         .column_by_name("_row_number")
         .map(|c| c.as_primitive::<Int64Type>().clone());

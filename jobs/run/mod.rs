@@ -252,19 +252,33 @@ async fn execute_locked(
     }
 
     // 1. extract
-    let landed: Vec<LandedSource> = timed(results, "extract", "extract", async {
-        let l = extract::land_sources(&job.sources, job.time_zone, &scratch).await?;
+    let landing = if job.engine.engine == crate::engine::Engine::Local {
+        extract::Landing::Memory
+    } else {
+        extract::Landing::Parquet
+    };
+    let mut landed: Vec<LandedSource> = timed(results, "extract", "extract", async {
+        let l = extract::land_sources(&job.sources, job.time_zone, &scratch, landing).await?;
         let rows = l.iter().map(|s| s.rows_read).sum();
         Ok((l, Some(rows)))
     })
     .await?;
     let mut present = BTreeMap::new();
     for src in crate::contract::SOURCES {
-        let landed_src = landed.iter().find(|l| l.name == src.name);
-        present.insert(src.name.to_string(), landed_src.is_some_and(|l| l.present));
+        let landed_src = landed.iter_mut().find(|l| l.name == src.name);
+        present.insert(
+            src.name.to_string(),
+            landed_src.as_ref().is_some_and(|l| l.present),
+        );
         let schema = extract::landing_schema(src);
         let name = format!("raw.{}", src.name);
         match landed_src {
+            Some(l) if !l.batches.is_empty() => {
+                let table = steps::memory_table(&ctx, schema, std::mem::take(&mut l.batches))
+                    .context(|| format!("registering {name}"))?;
+                ctx.register_table(name.as_str(), Arc::new(table))
+                    .context(|| format!("registering {name}"))?;
+            }
             Some(l) if !l.landed.is_empty() => {
                 ctx.register_parquet(
                     name.as_str(),
@@ -296,6 +310,13 @@ async fn execute_locked(
         if !staging && !quality_done {
             gates::quality(job, opts, &ctx, &scratch, &landed, &staging_stages, results).await?;
             quality_done = true;
+            // only staging stages read the extracts (the plan refuses others), and the
+            // quarantine has taken the rejected rows' text: the landed rows are let go
+            for src in crate::contract::SOURCES {
+                ctx.deregister_table(format!("raw.{}", src.name).as_str())
+                    .context(|| format!("releasing raw.{}", src.name))?;
+            }
+            steps::return_freed_memory();
         }
         if !previous_registered && step.inputs().iter().any(|i| i.starts_with("previous.")) {
             previous::register(job, opts, layout, &ctx, results).await?;

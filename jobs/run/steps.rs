@@ -42,6 +42,19 @@ mod process {
     }
 }
 
+/// Hands memory the process has freed back to the system. glibc keeps freed heap memory for
+/// reuse, and after a few large frees it serves even large buffers from the heap: without this,
+/// the landed extracts, released after the quarantine, would stay resident for the rest of the
+/// run, and each step's peak would sit on the leftovers of the steps before it. Called before
+/// every step (a few milliseconds) and after the extracts are released.
+pub(super) fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs `fut` as the step `name`, recording its wall time, CPU time, peak memory and rows.
 pub(super) async fn timed<T>(
     results: &mut RunResults,
@@ -50,6 +63,7 @@ pub(super) async fn timed<T>(
     fut: impl std::future::Future<Output = Result<(T, Option<u64>)>>,
 ) -> Result<T> {
     let t = Instant::now();
+    return_freed_memory();
     process::reset_peak();
     let cpu0 = process::cpu_seconds();
     tracing::info!(target: crate::logging::STEP_TARGET, step = name, kind, "started");
@@ -105,6 +119,33 @@ pub(super) fn register_empty(ctx: &SessionContext, name: &str, schema: SchemaRef
     ctx.register_table(name, Arc::new(t))
         .context(|| format!("registering {name}"))?;
     Ok(())
+}
+
+/// An in-memory table of `batches` that scans in parallel: the batches are cut into slices of
+/// the session's batch size (no copy) and dealt round-robin over its target partitions, so every
+/// core reads, and no operator gets a half-million-row batch.
+pub(super) fn memory_table(
+    ctx: &SessionContext,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> datafusion::error::Result<datafusion::datasource::MemTable> {
+    let config = ctx.copied_config();
+    let (size, n) = (
+        config.batch_size().max(1),
+        config.target_partitions().max(1),
+    );
+    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
+    let mut next = 0;
+    for b in batches {
+        let mut offset = 0;
+        while offset < b.num_rows() {
+            let len = size.min(b.num_rows() - offset);
+            partitions[next % n].push(b.slice(offset, len));
+            next += 1;
+            offset += len;
+        }
+    }
+    datafusion::datasource::MemTable::try_new(schema, partitions)
 }
 
 /// Runs one SQL stage: substitutes its parameters, materialises its result as Parquet in the
