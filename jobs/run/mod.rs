@@ -364,6 +364,9 @@ async fn execute_locked(
                         .into_iter()
                         .map(|w| format!("{}: {w}", node.name)),
                 );
+                // the outputs are in the scratch space now; the model's working memory goes back
+                drop(out.tables);
+                steps::return_freed_memory();
             }
         }
     }

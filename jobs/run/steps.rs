@@ -45,8 +45,10 @@ mod process {
 /// Hands memory the process has freed back to the system. glibc keeps freed heap memory for
 /// reuse, and after a few large frees it serves even large buffers from the heap: without this,
 /// the landed extracts, released after the quarantine, would stay resident for the rest of the
-/// run, and each step's peak would sit on the leftovers of the steps before it. Called before
-/// every step (a few milliseconds) and after the extracts are released.
+/// run, and the steps after a model would sit on the model's leftovers. Called after the
+/// extracts are released and after each model. Not before every step: the memory handed back
+/// is then faulted in again, which cost 10% of the run's wall time at 1 M customers for a
+/// peak 12% lower.
 pub(super) fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
@@ -63,7 +65,6 @@ pub(super) async fn timed<T>(
     fut: impl std::future::Future<Output = Result<(T, Option<u64>)>>,
 ) -> Result<T> {
     let t = Instant::now();
-    return_freed_memory();
     process::reset_peak();
     let cpu0 = process::cpu_seconds();
     tracing::info!(target: crate::logging::STEP_TARGET, step = name, kind, "started");
