@@ -7,9 +7,10 @@
 //! in memory ([`Landing::Memory`]): the staging stages scan them several times, and a Parquet
 //! round trip would encode them once and decode them at every scan. Ballista's executors cannot
 //! read the driver's memory, so there they are written as run-scoped Parquet under
-//! `<scratch>/landing/<source>/` ([`Landing::Parquet`]). Rows that cannot even be split into fields (wrong field count, invalid UTF-8,
-//! broken JSON) are quarantined here with a reason; a file that cannot be read at all (missing,
-//! empty, truncated, missing a required column) is an error naming the file and what to do.
+//! `<scratch>/landing/<source>/` ([`Landing::Parquet`]). Rows that cannot even be split into
+//! fields (wrong field count, invalid UTF-8, broken JSON) are quarantined here with a reason; a
+//! file that cannot be read at all (missing, empty, truncated, missing a required column) is an
+//! error naming the file and what to do.
 
 mod parse;
 pub mod source;

@@ -289,3 +289,58 @@ pub(super) async fn register_model_outputs(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::prelude::SessionConfig;
+
+    #[tokio::test]
+    async fn a_memory_table_keeps_every_row_in_batch_sized_slices_over_every_partition() {
+        let ctx = SessionContext::new_with_config(
+            SessionConfig::new()
+                .with_batch_size(1000)
+                .with_target_partitions(3),
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let batch = |from: i64, n: i64| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(Int64Array::from_iter_values(from..from + n))],
+            )
+            .unwrap()
+        };
+        let table = memory_table(
+            &ctx,
+            Arc::clone(&schema),
+            vec![batch(0, 2500), batch(2500, 700)],
+        )
+        .unwrap();
+        let sizes: Vec<Vec<usize>> = table
+            .batches
+            .iter()
+            .map(|p| p.try_read().unwrap().iter().map(|b| b.num_rows()).collect())
+            .collect();
+        // slices of 1000, 1000, 500 (first batch), 700 (second), dealt round-robin
+        assert_eq!(sizes, vec![vec![1000, 700], vec![1000], vec![500]]);
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        let out = ctx
+            .sql("SELECT count(*), count(DISTINCT x), min(x), max(x) FROM t")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let values: Vec<i64> = (0..4)
+            .map(|i| {
+                out[0]
+                    .column(i)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .value(0)
+            })
+            .collect();
+        assert_eq!(values, vec![3200, 3200, 0, 3199]);
+    }
+}
