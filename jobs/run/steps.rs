@@ -219,6 +219,7 @@ pub(super) async fn model(
         period: Some(period.clone()),
     };
     for input in &node.inputs {
+        let started = Instant::now();
         let mut df = ctx
             .table(input.as_str())
             .await
@@ -235,10 +236,15 @@ pub(super) async fn model(
                     .context(|| format!("model {} reading {input}", node.name))?;
             }
         }
-        let batches = df
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let mut batches = df
             .collect()
             .await
             .context(|| format!("model {} reading {input}", node.name))?;
+        if batches.is_empty() {
+            // an empty table still has its columns
+            batches.push(RecordBatch::new_empty(schema));
+        }
         // models run on the driver: this is what it holds in memory
         tracing::info!(
             model = node.name,
@@ -248,6 +254,7 @@ pub(super) async fn model(
                 .iter()
                 .map(|b| b.get_array_memory_size())
                 .sum::<usize>(),
+            seconds = started.elapsed().as_secs_f64(),
             "collected on the driver"
         );
         inputs.tables.insert(input.clone(), batches);
