@@ -1,67 +1,48 @@
 -- Mart: segment_summary, one row per (scheme, segment). Metric definitions and denominators are
 -- in docs/metrics.md; every rate is null when its denominator is zero or its input is missing.
--- DataFusion inlines a CTE at every reference, so `labelled` (the scheme x customer labels joined
--- to the features) is referenced twice only: once by `segments` (the scheme totals are window sums
--- over its groups, exact since money is decimal) and once by `profile_counts` (age bands and
--- regions in one aggregation by grouping sets).
--- The CLV joins the features before the labels do: joined to the labels' output instead, the
--- hash join kept the 9 M joined rows as its build side (the run's memory peak, 4-5 GiB at 1 M
--- customers).
-WITH customers AS (
-    SELECT f.*, v.clv
-    FROM customer_features f
-    LEFT JOIN customer_value v ON f.customer_id = v.customer_id
-),
-labelled AS (
-    SELECT l.scheme, l.segment, c.*
-    FROM customers c
-    JOIN customer_segment_labels l ON l.customer_id = c.customer_id
-),
-segments AS (
+-- The per-customer marts it aggregates (summary_measures, summary_categories, summary_channels,
+-- summary_profiles) reach it grouped by every scheme's segment (the segments model's
+-- summary_*_by_segment tables: `customers` = count(*), sum_<column>, count_<column> and, for
+-- decimals, avg_<column>, DataFusion's avg): grouping them here would need the scheme x
+-- customer labels joined to each first, one row per customer and scheme.
+WITH segments AS (
     SELECT
         scheme,
         segment,
-        count(*)                                                        AS customers,
-        sum(revenue)                                                    AS revenue,
-        sum(margin)                                                     AS margin,
-        sum(period_revenue)                                             AS period_revenue,
-        CAST(avg(CAST(clv AS DECIMAL(18, 4))) AS DOUBLE)                  AS avg_clv,
-        median(clv)                                                     AS median_clv,
-        CAST(sum(revenue) AS DOUBLE) / nullif(sum(orders), 0)             AS avg_order_value,
-        CAST(sum(CASE WHEN orders > 1 THEN orders - 1 ELSE 0 END) AS DOUBLE)
-            / nullif(sum(orders), 0)                                    AS repeat_purchase_rate,
-        CAST(sum(CASE WHEN previous_period_orders > 0 AND period_orders > 0 THEN 1 ELSE 0 END) AS DOUBLE)
-            / nullif(sum(CASE WHEN previous_period_orders > 0 THEN 1 ELSE 0 END), 0) AS retention_rate,
-        CAST(sum(CASE WHEN complaints > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS complaint_rate,
-        CAST(sum(satisfaction_sum) AS DOUBLE) / nullif(sum(satisfaction_n), 0) AS avg_satisfaction,
-        100.0 * (sum(CASE WHEN nps >= 9 THEN 1 ELSE 0 END) - sum(CASE WHEN nps <= 6 THEN 1 ELSE 0 END))
-            / nullif(count(nps), 0)                                     AS nps,
-        CAST(sum(campaign_responses) AS DOUBLE) / nullif(sum(campaign_contacts), 0)   AS response_rate,
-        CAST(sum(campaign_conversions) AS DOUBLE) / nullif(sum(campaign_contacts), 0) AS conversion_rate,
-        CAST(sum(attributed_revenue) AS DOUBLE) / CAST(nullif(sum(contact_cost), 0) AS DOUBLE) AS marketing_roi,
-        CAST(sum(interactions) AS DOUBLE) / count(*)                    AS interactions_per_customer,
-        -- a decimal mean: a parallel float sum would differ in the last bits between runs
-        CAST(avg(CAST(price_index AS DECIMAL(18, 8))) AS DOUBLE)          AS avg_price_index,
+        customers,
+        sum_revenue                                                     AS revenue,
+        sum_margin                                                      AS margin,
+        sum_period_revenue                                              AS period_revenue,
+        CAST(avg_clv_exact AS DOUBLE)                                   AS avg_clv,
+        median_clv,
+        CAST(sum_revenue AS DOUBLE) / nullif(sum_orders, 0)             AS avg_order_value,
+        CAST(sum_repeat_orders AS DOUBLE) / nullif(sum_orders, 0)       AS repeat_purchase_rate,
+        CAST(sum_retained AS DOUBLE) / nullif(sum_previously_active, 0) AS retention_rate,
+        CAST(sum_complainer AS DOUBLE) / customers                      AS complaint_rate,
+        CAST(sum_satisfaction_sum AS DOUBLE) / nullif(sum_satisfaction_n, 0) AS avg_satisfaction,
+        100.0 * (sum_promoter - sum_detractor) / nullif(sum_nps_answered, 0) AS nps,
+        CAST(sum_campaign_responses AS DOUBLE) / nullif(sum_campaign_contacts, 0)   AS response_rate,
+        CAST(sum_campaign_conversions AS DOUBLE) / nullif(sum_campaign_contacts, 0) AS conversion_rate,
+        CAST(sum_attributed_revenue AS DOUBLE) / CAST(nullif(sum_contact_cost, 0) AS DOUBLE) AS marketing_roi,
+        CAST(sum_interactions AS DOUBLE) / customers                    AS interactions_per_customer,
+        CAST(avg_price_index AS DOUBLE)                                 AS avg_price_index,
         -- the segment's profile, read by positioning's strategy rules (docs/segments.md): means
-        -- over the segment's buyers (customers with a completed order; the line shares and
-        -- recency are null for the others), decimal means for the same reason as above
-        CAST(sum(CASE WHEN orders > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS buyer_share,
-        CAST(sum(CASE WHEN period_orders > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) AS active_share,
-        CAST(sum(orders) AS DOUBLE) / nullif(sum(CASE WHEN orders > 0 THEN 1 ELSE 0 END), 0) AS avg_orders,
-        CAST(sum(CASE WHEN orders = 1 THEN 1 ELSE 0 END) AS DOUBLE)
-            / nullif(sum(CASE WHEN orders > 0 THEN 1 ELSE 0 END), 0)    AS one_order_share,
-        CAST(avg(recency_days) AS DOUBLE)                               AS avg_recency_days,
-        CAST(avg(CASE WHEN orders > 0 THEN arrow_cast(as_of, 'Int32') - arrow_cast(first_order_date, 'Int32') END) AS DOUBLE)
+        -- over the segment's buyers (customers with a completed order)
+        CAST(sum_buyer AS DOUBLE) / customers                           AS buyer_share,
+        CAST(sum_active AS DOUBLE) / customers                          AS active_share,
+        CAST(sum_orders AS DOUBLE) / nullif(sum_buyer, 0)               AS avg_orders,
+        CAST(sum_one_order AS DOUBLE) / nullif(sum_buyer, 0)            AS one_order_share,
+        CAST(sum_recency_days AS DOUBLE) / nullif(count_recency_days, 0) AS avg_recency_days,
+        CAST(sum_days_since_first_order AS DOUBLE) / nullif(count_days_since_first_order, 0)
                                                                         AS avg_days_since_first_order,
-        CAST(avg(CAST(discount_line_share AS DECIMAL(18, 8))) AS DOUBLE)  AS avg_discount_line_share,
-        CAST(avg(CAST(premium_line_share AS DECIMAL(18, 8))) AS DOUBLE)   AS avg_premium_line_share,
-        CAST(avg(CAST(new_product_line_share AS DECIMAL(18, 8))) AS DOUBLE) AS avg_new_product_line_share,
+        CAST(avg_discount_line_share AS DOUBLE)                         AS avg_discount_line_share,
+        CAST(avg_premium_line_share AS DOUBLE)                          AS avg_premium_line_share,
+        CAST(avg_new_product_line_share AS DOUBLE)                      AS avg_new_product_line_share,
         -- the scheme's totals: every customer has one segment per scheme
-        sum(count(*)) OVER (PARTITION BY scheme)                        AS scheme_customers,
-        sum(sum(revenue)) OVER (PARTITION BY scheme)                    AS scheme_revenue,
-        sum(sum(margin)) OVER (PARTITION BY scheme)                     AS scheme_margin
-    FROM labelled
-    GROUP BY scheme, segment
+        sum(customers) OVER (PARTITION BY scheme)                       AS scheme_customers,
+        sum(sum_revenue) OVER (PARTITION BY scheme)                     AS scheme_revenue,
+        sum(sum_margin) OVER (PARTITION BY scheme)                      AS scheme_margin
+    FROM summary_measures_by_segment
 ),
 stability AS (
     SELECT
@@ -71,21 +52,13 @@ stability AS (
     FROM segment_migration
     GROUP BY scheme, from_segment
 ),
-customer_categories AS (
-    SELECT customer_id, category, sum(net) AS spend
-    FROM int_order_lines
-    WHERE status = 'completed' AND category IS NOT NULL
-    GROUP BY customer_id, category
-),
 segment_categories AS (
     SELECT
-        l.scheme,
-        l.segment,
-        c.category,
-        row_number() OVER (PARTITION BY l.scheme, l.segment ORDER BY sum(c.spend) DESC, c.category) AS rank
-    FROM customer_segment_labels l
-    JOIN customer_categories c ON l.customer_id = c.customer_id
-    GROUP BY l.scheme, l.segment, c.category
+        scheme,
+        segment,
+        category,
+        row_number() OVER (PARTITION BY scheme, segment ORDER BY sum_spend DESC, category) AS rank
+    FROM summary_categories_by_segment
 ),
 top_categories AS (
     SELECT scheme, segment, string_agg(category, ', ' ORDER BY rank) AS top_categories
@@ -93,22 +66,14 @@ top_categories AS (
     WHERE rank <= ${top_categories}
     GROUP BY scheme, segment
 ),
-customer_channels AS (
-    SELECT customer_id, coalesce(channel, 'unknown') AS channel, count(*) AS orders
-    FROM int_orders
-    WHERE status = 'completed'
-    GROUP BY customer_id, coalesce(channel, 'unknown')
-),
 segment_channels AS (
     SELECT
-        l.scheme,
-        l.segment,
-        c.channel,
-        sum(c.orders) AS orders,
-        sum(sum(c.orders)) OVER (PARTITION BY l.scheme, l.segment) AS segment_orders
-    FROM customer_segment_labels l
-    JOIN customer_channels c ON l.customer_id = c.customer_id
-    GROUP BY l.scheme, l.segment, c.channel
+        scheme,
+        segment,
+        channel,
+        sum_orders AS orders,
+        sum(sum_orders) OVER (PARTITION BY scheme, segment) AS segment_orders
+    FROM summary_channels_by_segment
 ),
 channel_mix AS (
     SELECT
@@ -122,8 +87,8 @@ channel_mix AS (
 ),
 -- customers per age band and per region of each segment; by_region tells the two sets apart
 profile_counts AS (
-    SELECT scheme, segment, age_band, region, grouping(age_band) AS by_region, count(*) AS customers
-    FROM labelled
+    SELECT scheme, segment, age_band, region, grouping(age_band) AS by_region, sum(customers) AS customers
+    FROM summary_profiles_by_segment
     GROUP BY GROUPING SETS ((scheme, segment, age_band), (scheme, segment, region))
 ),
 -- the most common known age band and region (ties: the first by name)

@@ -1,9 +1,11 @@
 //! Customer segmentation: every scheme labels every customer exactly once (`unclassified` when
 //! its inputs are missing, with the reason in `unclassified_reason`). Writes `customer_segments`
-//! (one wide row per customer), `customer_segment_labels` (customer, scheme, segment), which
-//! segment_summary groups by, and `segment_migration`: per scheme, how many customers moved from
-//! each of the previous period's published segments to each of this period's.
+//! (one wide row per customer), `segment_migration`: per scheme, how many customers moved from
+//! each of the previous period's published segments to each of this period's, and the
+//! `summary_*_by_segment` tables segment_summary reads: its per-customer marts grouped by every
+//! scheme's segment in one pass ([`by_segment`]).
 
+pub mod by_segment;
 pub mod clusters;
 pub mod custom;
 pub mod lifecycle;
@@ -116,7 +118,7 @@ impl CustomerView {
 
 /// What one scheme adds: its wide columns and one label per customer.
 pub struct SchemeOutput {
-    /// The scheme name used in `customer_segment_labels.scheme`.
+    /// The scheme name used in `segment_summary.scheme`.
     pub scheme: String,
     /// The customer_segments column holding the labels.
     pub label_column: String,
@@ -306,7 +308,9 @@ impl Model for SegmentsModel {
         "segments"
     }
     fn inputs(&self) -> Vec<&'static str> {
-        vec!["segment_inputs", PREVIOUS]
+        let mut inputs = vec!["segment_inputs", PREVIOUS];
+        inputs.extend(by_segment::TABLES.iter().map(|(input, _)| *input));
+        inputs
     }
     /// Of the previous period's wide customer_segments, migration and history read only the
     /// customer, each scheme's label and its `_since` column.
@@ -321,11 +325,9 @@ impl Model for SegmentsModel {
         })
     }
     fn outputs(&self) -> Vec<&'static str> {
-        vec![
-            "customer_segments",
-            "customer_segment_labels",
-            "segment_migration",
-        ]
+        let mut outputs = vec!["customer_segments", "segment_migration"];
+        outputs.extend(by_segment::TABLES.iter().map(|(_, output)| *output));
+        outputs
     }
 
     fn run(&self, inputs: &ModelInputs) -> Result<ModelOutputs> {
@@ -333,22 +335,17 @@ impl Model for SegmentsModel {
             "segment_inputs",
             inputs.table("segment_inputs"),
         )?)?;
-        let timed: Vec<(SchemeOutput, f64)> = self
+        let timed: Vec<(SchemeOutput, std::time::Duration)> = self
             .schemes
             .par_iter()
             .map(|assign| {
                 let t = std::time::Instant::now();
-                assign(&view).map(|o| (o, t.elapsed().as_secs_f64()))
+                assign(&view).map(|o| (o, t.elapsed()))
             })
             .collect::<Result<_>>()?;
         let seconds: serde_json::Map<String, serde_json::Value> = timed
             .iter()
-            .map(|(o, s)| {
-                (
-                    o.scheme.to_string(),
-                    serde_json::json!((s * 1000.0).round() / 1000.0),
-                )
-            })
+            .map(|(o, d)| (o.scheme.to_string(), seconds_json(*d)))
             .collect();
         let outputs: Vec<SchemeOutput> = timed.into_iter().map(|(o, _)| o).collect();
         let ids: ArrayRef = Arc::new(view.ids.clone());
@@ -384,45 +381,44 @@ impl Model for SegmentsModel {
         let wide = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
             .map_err(|e| Error::Internal(format!("customer_segments: {e}")))?;
 
-        let n = view.len();
-        let long_schema = Arc::new(Schema::new(vec![
-            Field::new("customer_id", DataType::Utf8, false),
-            Field::new("scheme", DataType::Utf8, false),
-            Field::new("segment", DataType::Utf8, false),
-        ]));
-        let mut long = Vec::with_capacity(outputs.len());
-        for o in &outputs {
-            let scheme = StringArray::from_iter_values(std::iter::repeat_n(o.scheme.as_str(), n));
-            let labels = StringArray::from_iter_values(o.labels.iter());
-            long.push(
-                RecordBatch::try_new(
-                    Arc::clone(&long_schema),
-                    vec![Arc::clone(&ids), Arc::new(scheme), Arc::new(labels)],
-                )
-                .map_err(|e| Error::Internal(format!("customer_segment_labels: {e}")))?,
-            );
+        // segment_summary's sums and counts per (scheme, segment), one table at a time (each
+        // runs its schemes in parallel)
+        let t = std::time::Instant::now();
+        let segmentation = by_segment::Segmentation::new(&view.ids, &outputs);
+        let mut by_segment_seconds = serde_json::Map::new();
+        by_segment_seconds.insert("coding".into(), seconds_json(t.elapsed()));
+        let mut tables = vec![("customer_segments".to_string(), vec![wide])];
+        for (input, output) in by_segment::TABLES {
+            let t = std::time::Instant::now();
+            let grouped = by_segment::aggregate(input, inputs.table(input), &segmentation)?;
+            by_segment_seconds.insert(input.into(), seconds_json(t.elapsed()));
+            tables.push((output.to_string(), vec![grouped]));
         }
+        drop(segmentation);
         let t = std::time::Instant::now();
         let migration = migration(&outputs, previous.as_ref())?;
         let mut seconds = seconds;
         seconds.insert(
-            "migration".into(),
-            serde_json::json!((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
+            "by_segment".into(),
+            serde_json::Value::Object(by_segment_seconds),
         );
+        seconds.insert("migration".into(), seconds_json(t.elapsed()));
         report.insert(
             "seconds_by_scheme".into(),
             serde_json::Value::Object(seconds),
         );
+        tables.insert(1, ("segment_migration".into(), vec![migration]));
         Ok(ModelOutputs {
-            tables: vec![
-                ("customer_segments".into(), vec![wide]),
-                ("customer_segment_labels".into(), long),
-                ("segment_migration".into(), vec![migration]),
-            ],
+            tables,
             report: serde_json::Value::Object(report),
             warnings: Vec::new(),
         })
     }
+}
+
+/// Seconds to the millisecond, for the run results.
+fn seconds_json(d: std::time::Duration) -> serde_json::Value {
+    serde_json::json!((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
 /// Per customer, "scheme: reason" for each scheme that left it unclassified (None if none did).
