@@ -219,7 +219,18 @@ fn a_run_on_a_terminal_shows_its_steps() {
     assert!(status.success(), "{all}");
     let steps: Vec<&str> = all
         .split(['\r', '\n'])
-        .filter(|l| l.contains("/37] ") || l.contains("/36] ") || l.contains("/38] "))
+        // a progress line: "[done/total] step" (the total moves with the job's stages)
+        .filter(|l| {
+            l.split('[').skip(1).any(|s| {
+                s.split_once("] ").is_some_and(|(n, _)| {
+                    n.split_once('/').is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && !b.is_empty()
+                            && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
+                    })
+                })
+            })
+        })
         .collect();
     assert!(
         steps.iter().any(|l| l.contains("stg_orders")),
