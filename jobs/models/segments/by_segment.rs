@@ -75,12 +75,11 @@ impl<'a> Segmentation<'a> {
                 // codes in order of appearance, then renumbered in name order
                 let mut first: Map<&str, u32> = Map::default();
                 let mut seen: Vec<&str> = Vec::new();
-                let mut codes: Vec<u32> = o
-                    .labels
-                    .iter()
-                    .map(|l| {
-                        *first.entry(l.as_str()).or_insert_with(|| {
-                            seen.push(l.as_str());
+                let mut codes: Vec<u32> = (0..o.labels.len())
+                    .map(|i| {
+                        let l = o.label(i);
+                        *first.entry(l).or_insert_with(|| {
+                            seen.push(l);
                             (seen.len() - 1) as u32
                         })
                     })
@@ -570,7 +569,7 @@ mod tests {
 
     fn output(scheme: &str, labels: &[&str]) -> SchemeOutput {
         let mut o = SchemeOutput::new(scheme);
-        o.labels = labels.iter().map(|l| l.to_string()).collect();
+        o.labels = StringArray::from_iter_values(labels);
         o
     }
 

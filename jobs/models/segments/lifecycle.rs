@@ -143,7 +143,7 @@ pub fn assign(cfg: &LifecycleConfig, view: &CustomerView) -> Result<SchemeOutput
     let gap = view.f64("days_without_purchase_before_period")?;
     let p_alive = view.f64("p_alive")?;
     let methods = view.strings("clv_method")?;
-    let labels = (0..view.len())
+    let labels: Vec<&str> = (0..view.len())
         .map(|i| {
             let c = LifecycleInputs {
                 orders: view.orders[i].unwrap_or(0),
@@ -158,7 +158,7 @@ pub fn assign(cfg: &LifecycleConfig, view: &CustomerView) -> Result<SchemeOutput
                     None
                 },
             };
-            stage(cfg, &c).to_string()
+            stage(cfg, &c)
         })
         .collect();
     let mut out = SchemeOutput::new("lifecycle");

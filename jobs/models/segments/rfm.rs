@@ -240,11 +240,11 @@ pub fn assign(cfg: &RfmConfig, view: &CustomerView) -> Result<SchemeOutput> {
         match (r[i], f[i], m[i]) {
             (Some(a), Some(b), Some(c)) => {
                 scores.push(Some(format!("{a}{b}{c}")));
-                labels.push(cfg.segment_of(a, b, c).to_string());
+                labels.push(cfg.segment_of(a, b, c));
             }
             _ => {
                 scores.push(None);
-                labels.push(UNCLASSIFIED.to_string());
+                labels.push(UNCLASSIFIED);
             }
         }
     }

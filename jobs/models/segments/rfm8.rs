@@ -137,17 +137,15 @@ pub fn assign(cfg: &Rfm8Config, view: &CustomerView) -> Result<SchemeOutput> {
                     u8::from(f > cf),
                     u8::from(m > cm)
                 );
-                labels.push(
-                    cfg.names
-                        .get(&code)
-                        .cloned()
-                        .unwrap_or_else(|| code.clone()),
-                );
+                labels.push(match cfg.names.get(&code) {
+                    Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
+                    None => std::borrow::Cow::Owned(code.clone()),
+                });
                 codes.push(Some(code));
             }
             _ => {
                 codes.push(None);
-                labels.push(UNCLASSIFIED.to_string());
+                labels.push(std::borrow::Cow::Borrowed(UNCLASSIFIED));
             }
         }
     }

@@ -188,11 +188,11 @@ pub fn assign(cfg: &ValueLoyaltyConfig, view: &CustomerView) -> Result<SchemeOut
         match code(cfg, cut, r) {
             Some(c) => {
                 let c = String::from_utf8_lossy(&c).into_owned();
-                labels.push(cfg.names[&c].clone());
+                labels.push(cfg.names[&c].as_str());
                 codes.push(Some(c));
             }
             None => {
-                labels.push(UNCLASSIFIED.to_string());
+                labels.push(UNCLASSIFIED);
                 codes.push(None);
             }
         }
