@@ -107,6 +107,53 @@ enum Command {
     /// references: replaced partitions' old files and rolled-back runs' files. Versions older
     /// than the retention can no longer be time-travelled to. Plain Parquet tables need none.
     Vacuum(VacuumArgs),
+    /// Run a Ballista scheduler or executor from this binary, for `--engine ballista`
+    /// (infra/README.md): the driver, the scheduler and the executors are one image and one
+    /// version. Hidden until a run on separate processes reconciles (infra/README.md,
+    /// "Cluster from the job's binary").
+    #[command(subcommand, hide = true)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// A Ballista scheduler: plans each stage into tasks for the executors.
+    Scheduler(SchedulerArgs),
+    /// A Ballista executor: registers with the scheduler and runs its tasks.
+    Executor(ExecutorArgs),
+}
+
+#[derive(Args, Debug)]
+struct SchedulerArgs {
+    /// The address to listen on (the driver's --scheduler is df://<this>).
+    #[arg(long, env = "CRM_SCHEDULER_BIND", default_value = "127.0.0.1:50050")]
+    bind: std::net::SocketAddr,
+    /// The host name others reach the scheduler under (default: the bind address).
+    #[arg(long, env = "CRM_SCHEDULER_EXTERNAL_HOST")]
+    external_host: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ExecutorArgs {
+    /// The scheduler to register with.
+    #[arg(long, env = "CRM_SCHEDULER", default_value = "df://127.0.0.1:50050")]
+    scheduler: String,
+    /// The address of the executor's Flight service (results and shuffle data).
+    #[arg(long, env = "CRM_EXECUTOR_BIND", default_value = "127.0.0.1:50051")]
+    bind: std::net::SocketAddr,
+    /// The port of its gRPC service (default: the Flight port + 1).
+    #[arg(long, env = "CRM_EXECUTOR_GRPC_PORT")]
+    grpc_port: Option<u16>,
+    /// The host name the scheduler, the driver and other executors reach it under (default:
+    /// the bind address; in a container, its service or pod name).
+    #[arg(long, env = "CRM_EXECUTOR_EXTERNAL_HOST")]
+    external_host: Option<String>,
+    /// Tasks run at once (default: the cores).
+    #[arg(long, env = "CRM_EXECUTOR_CONCURRENT_TASKS")]
+    concurrent_tasks: Option<usize>,
+    /// Where shuffle files and spills go (default: the system's temporary directory).
+    #[arg(long, env = "CRM_EXECUTOR_WORK_DIR")]
+    work_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -342,6 +389,7 @@ async fn dispatch(command: Command, format: crm_pipeline::logging::LogFormat) ->
         Command::Demo(a) => cmd_demo(a).await,
         Command::Report(a) => cmd_report(a).await,
         Command::Vacuum(a) => cmd_vacuum(a).await,
+        Command::Cluster(c) => cmd_cluster(c).await,
     };
     match result {
         Ok(code) => code,
@@ -638,6 +686,31 @@ async fn cmd_report(a: ReportArgs) -> Result<i32> {
         (None, None) => return Err(Error::Usage("pass --period or --run-id".into())),
     };
     println_redacted!("{url}");
+    Ok(exit_code::SUCCESS)
+}
+
+async fn cmd_cluster(c: ClusterCommand) -> Result<i32> {
+    use crm_pipeline::engine::cluster;
+    match c {
+        ClusterCommand::Scheduler(a) => {
+            cluster::scheduler(cluster::SchedulerOptions {
+                bind: a.bind,
+                external_host: a.external_host,
+            })
+            .await?
+        }
+        ClusterCommand::Executor(a) => {
+            cluster::executor(cluster::ExecutorOptions {
+                scheduler: a.scheduler,
+                bind: a.bind,
+                grpc_port: a.grpc_port,
+                external_host: a.external_host,
+                concurrent_tasks: a.concurrent_tasks,
+                work_dir: a.work_dir,
+            })
+            .await?
+        }
+    }
     Ok(exit_code::SUCCESS)
 }
 

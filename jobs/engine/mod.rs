@@ -11,6 +11,7 @@
 //! fitting, RFM and the other segmentations) stay on the driver over the collected per-customer
 //! tables; see the README, "Engines".
 
+pub mod cluster;
 pub mod config;
 pub mod runtime;
 pub mod spill;
@@ -111,6 +112,14 @@ impl Engine {
             Engine::Standalone => "ballista-standalone".into(),
             Engine::Remote { url, .. } => format!("ballista {url}"),
         }
+    }
+}
+
+/// The host and port of a scheduler URL (`df://host:port`; the port defaults to Ballista's).
+pub fn scheduler_address(text: &str) -> std::result::Result<(String, u16), String> {
+    match parse_scheduler(text.trim())? {
+        Engine::Remote { host, port, .. } => Ok((host, port)),
+        _ => Err(format!("`{text}` is not a scheduler URL (df://host:port)")),
     }
 }
 
@@ -241,6 +250,8 @@ fn ballista_workarounds(config: SessionConfig) -> SessionConfig {
     .into_iter()
     .fold(config, |c, key| c.set_bool(key, false))
     .with_ballista_adaptive_query_planner(false)
+    // executors refuse the tasks of a driver of another version (cluster::check_job_version)
+    .with_ballista_job_name(&cluster::job_name())
 }
 
 fn scheduler_error(url: &str, what: &str) -> Error {
