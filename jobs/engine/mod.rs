@@ -240,15 +240,32 @@ pub async fn session(
 ///   join ("Cannot swap HashJoinExec inputs after dynamic filters have been constructed"); the
 ///   scheduler logged the error and the job never finished (seen on `int_order_lines`). Kept off
 ///   with the static planner as a precaution: the filters are only an optimisation.
+/// - DataFusion never chooses a collect-left (broadcast) hash join by itself: both
+///   `hash_join_single_partition_threshold` settings are 0, so its planner plans partitioned
+///   joins and places the repartitioning their parents need. Ballista 55's static planner
+///   demotes a DataFusion collect-left join of a type it cannot broadcast (a LEFT join whose
+///   preserved side is the small one, or any join over Ballista's own broadcast threshold) to a
+///   partitioned one, which turns the join's one output partition into `target_partitions`
+///   partitions without revisiting its parent. A `DataSinkExec` above it, planned for one
+///   input partition, then writes partition 0 only: on a scheduler and executors as separate
+///   processes `stg_surveys` kept 276 of its 587 rows (reconciliation refused the run).
+///   Ballista still broadcasts a small side itself (`ballista.optimizer.broadcast_join_*`),
+///   for the join types where that is correct, and without changing the partition count.
 fn ballista_workarounds(config: SessionConfig) -> SessionConfig {
-    [
+    let config = [
         "datafusion.optimizer.enable_dynamic_filter_pushdown",
         "datafusion.optimizer.enable_join_dynamic_filter_pushdown",
         "datafusion.optimizer.enable_topk_dynamic_filter_pushdown",
         "datafusion.optimizer.enable_aggregate_dynamic_filter_pushdown",
     ]
     .into_iter()
-    .fold(config, |c, key| c.set_bool(key, false))
+    .fold(config, |c, key| c.set_bool(key, false));
+    [
+        "datafusion.optimizer.hash_join_single_partition_threshold",
+        "datafusion.optimizer.hash_join_single_partition_threshold_rows",
+    ]
+    .into_iter()
+    .fold(config, |c, key| c.set_usize(key, 0))
     .with_ballista_adaptive_query_planner(false)
     // executors refuse the tasks of a driver of another version (cluster::check_job_version)
     .with_ballista_job_name(&cluster::job_name())
