@@ -109,9 +109,8 @@ enum Command {
     Vacuum(VacuumArgs),
     /// Run a Ballista scheduler or executor from this binary, for `--engine ballista`
     /// (infra/README.md): the driver, the scheduler and the executors are one image and one
-    /// version. Hidden until a run on separate processes reconciles (infra/README.md,
-    /// "Cluster from the job's binary").
-    #[command(subcommand, hide = true)]
+    /// version; an executor refuses the tasks of a driver of another version.
+    #[command(subcommand)]
     Cluster(ClusterCommand),
 }
 
@@ -131,6 +130,10 @@ struct SchedulerArgs {
     /// The host name others reach the scheduler under (default: the bind address).
     #[arg(long, env = "CRM_SCHEDULER_EXTERNAL_HOST")]
     external_host: Option<String>,
+    /// Seconds without a heartbeat after which an executor is taken for lost and its tasks run
+    /// elsewhere (default: Ballista's 180). Keep it above the executors' --heartbeat-seconds.
+    #[arg(long, env = "CRM_SCHEDULER_EXECUTOR_TIMEOUT_SECONDS")]
+    executor_timeout_seconds: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -154,6 +157,9 @@ struct ExecutorArgs {
     /// Where shuffle files and spills go (default: the system's temporary directory).
     #[arg(long, env = "CRM_EXECUTOR_WORK_DIR")]
     work_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the scheduler (default: Ballista's 60).
+    #[arg(long, env = "CRM_EXECUTOR_HEARTBEAT_SECONDS")]
+    heartbeat_seconds: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -696,6 +702,7 @@ async fn cmd_cluster(c: ClusterCommand) -> Result<i32> {
             cluster::scheduler(cluster::SchedulerOptions {
                 bind: a.bind,
                 external_host: a.external_host,
+                executor_timeout_seconds: a.executor_timeout_seconds,
             })
             .await?
         }
@@ -707,6 +714,7 @@ async fn cmd_cluster(c: ClusterCommand) -> Result<i32> {
                 external_host: a.external_host,
                 concurrent_tasks: a.concurrent_tasks,
                 work_dir: a.work_dir,
+                heartbeat_seconds: a.heartbeat_seconds,
             })
             .await?
         }

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::utils::default_session_builder;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -119,6 +120,14 @@ impl ObjectStoreRegistry for StoresFromUrl {
     }
 }
 
+/// Executors ask the scheduler for work (every 50 ms when idle) instead of the scheduler
+/// pushing tasks to them. With Ballista 55's push scheduling, an executor killed mid-stage
+/// hung the job for good: the scheduler reset the lost executor's finished map task and rolled
+/// the running stage back, but never launched the reset task again (its own slot count for the
+/// surviving executor had kept the cancelled task's slot). Pulled, the surviving executor asks
+/// for the reset task itself and the job completes (tests/integration/ballista.rs).
+const SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
+
 /// `crm-pipeline cluster scheduler`.
 #[derive(Debug, Clone)]
 pub struct SchedulerOptions {
@@ -126,22 +135,33 @@ pub struct SchedulerOptions {
     pub bind: SocketAddr,
     /// The host name executors and the driver reach it under (default: the bind address).
     pub external_host: Option<String>,
+    /// Seconds without a heartbeat after which an executor is taken for lost and its tasks
+    /// are run elsewhere (Ballista's default: 180). Must exceed the executors' heartbeat.
+    pub executor_timeout_seconds: Option<u64>,
 }
 
 /// Runs a Ballista scheduler until the process is stopped.
 pub async fn scheduler(opts: SchedulerOptions) -> Result<()> {
     let stores = Arc::new(StoresFromUrl::default());
-    let config = SchedulerConfig {
+    let mut config = SchedulerConfig {
         bind_host: opts.bind.ip().to_string(),
         bind_port: opts.bind.port(),
         external_host: opts
             .external_host
             .clone()
             .unwrap_or_else(|| opts.bind.ip().to_string()),
+        scheduling_policy: SCHEDULING,
         ..Default::default()
+    };
+    if let Some(timeout) = opts.executor_timeout_seconds {
+        config.executor_timeout_seconds = timeout;
+        // looked for at a third of the timeout (Ballista: every 15 s of 180); with no executor
+        // left, running jobs fail after the same timeout (Ballista's default too)
+        config.expire_dead_executor_interval_seconds = (timeout / 3).clamp(1, 15);
+        config.no_executors_grace_period_seconds = timeout;
     }
     // Ballista's own session builder, with the stores built from the URL
-    .with_override_session_builder(Arc::new(move |config: SessionConfig| {
+    config = config.with_override_session_builder(Arc::new(move |config: SessionConfig| {
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::clone(&stores) as Arc<dyn ObjectStoreRegistry>)
             .build()?;
@@ -183,6 +203,8 @@ pub struct ExecutorOptions {
     pub concurrent_tasks: Option<usize>,
     /// Where shuffle files and spills go (default: a temporary directory).
     pub work_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the scheduler (Ballista's default: 60).
+    pub heartbeat_seconds: Option<u64>,
 }
 
 /// Runs a Ballista executor registered with the scheduler until the process is stopped.
@@ -190,6 +212,16 @@ pub async fn executor(opts: ExecutorOptions) -> Result<()> {
     let (host, port) = super::scheduler_address(&opts.scheduler).map_err(Error::Usage)?;
     let stores = Arc::new(StoresFromUrl::default());
     let spill_dir = opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    // Ballista lists the work directory at start and fails on a missing one; a container gets
+    // a volume root and names a folder under it per executor
+    if let Some(dir) = &opts.work_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::storage(
+                dir.display(),
+                format!("cannot create the executor's work directory: {e}; give the executor's user a writable folder (--work-dir)"),
+            )
+        })?;
+    }
     let mut config = ExecutorProcessConfig {
         bind_host: opts.bind.ip().to_string(),
         port: opts.bind.port(),
@@ -206,6 +238,7 @@ pub async fn executor(opts: ExecutorOptions) -> Result<()> {
         scheduler_connect_timeout_seconds: 30,
         work_dir: opts.work_dir.as_ref().map(|p| p.display().to_string()),
         print_thread_info: false,
+        task_scheduling_policy: SCHEDULING,
         ..Default::default()
     };
     // every function a driver's plan may name: DataFusion's defaults *with* the nested (array)
@@ -215,6 +248,9 @@ pub async fn executor(opts: ExecutorOptions) -> Result<()> {
     config.override_function_registry = Some(Arc::new(
         ballista_core::registry::BallistaFunctionRegistry::from(&functions),
     ));
+    if let Some(s) = opts.heartbeat_seconds {
+        config.executor_heartbeat_interval_seconds = s.max(1);
+    }
     if let Some(n) = opts.concurrent_tasks {
         config.vcores = n.max(1);
     }
