@@ -1,6 +1,10 @@
 //! Shared helpers: write hand-made extracts, run the job, read its tables back.
 
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use crm_pipeline::error::Result;
 use crm_pipeline::job::{Job, JobSpec, Overrides};
@@ -125,4 +129,64 @@ pub async fn generate_local(raw: &Path, customers: u64, seed: u64) {
         ..Default::default()
     };
     generate_at(&raw.display().to_string(), &opts).await;
+}
+
+// ---- child processes (servers the tests start: SeaweedFS, a Ballista cluster) ----
+
+/// SIGTERM to the whole process group, SIGKILL after a short grace (SeaweedFS ignores SIGTERM
+/// for a while), then reap.
+pub fn kill_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid signals the process group the child leads.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: as above; the group may already be gone (ESRCH is fine).
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+/// Free loopback ports: all bound at once (so they differ), then released for a
+/// server.
+pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("binding a loopback port: {e}"))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("reading a bound port: {e}"))
+}
+
+/// Spawns from a thread that lives as long as the process: PR_SET_PDEATHSIG fires when the
+/// spawning thread exits, and test threads come and go.
+pub fn spawn_owned(mut cmd: Command) -> std::io::Result<Child> {
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("child-owner".into())
+        .spawn(move || {
+            let _ = tx.send(cmd.spawn());
+            loop {
+                std::thread::park();
+            }
+        })?;
+    rx.recv()
+        .map_err(|e| std::io::Error::other(format!("spawner thread: {e}")))?
 }

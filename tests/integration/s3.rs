@@ -10,8 +10,7 @@
 //! with SIGKILL by the kernel when the test process dies (PR_SET_PDEATHSIG), so no orphan is left.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -89,24 +88,6 @@ fn sweep_stale_servers(root: &Path) {
     }
 }
 
-/// SIGTERM to the whole process group, SIGKILL after a short grace (weed ignores SIGTERM for
-/// a while), then reap.
-fn kill_group(child: &mut Child) {
-    let pgid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) with a negative pid signals the process group the child leads.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // SAFETY: as above; the group may already be gone (ESRCH is fine).
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    let _ = child.wait();
-}
-
 fn weed_bin() -> Result<PathBuf, String> {
     if let Ok(p) = std::env::var("WEED_BIN") {
         return Ok(PathBuf::from(p));
@@ -120,45 +101,6 @@ fn weed_bin() -> Result<PathBuf, String> {
             p.display()
         ))
     }
-}
-
-/// Free loopback ports: all bound at once (so they differ), then released for the server.
-fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("binding a loopback port: {e}"))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("reading a bound port: {e}"))
-}
-
-/// Spawns from a thread that lives as long as the process: PR_SET_PDEATHSIG fires when the
-/// spawning thread exits, and test threads come and go.
-fn spawn_owned(mut cmd: Command) -> std::io::Result<Child> {
-    cmd.process_group(0);
-    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("weed-owner".into())
-        .spawn(move || {
-            let _ = tx.send(cmd.spawn());
-            loop {
-                std::thread::park();
-            }
-        })?;
-    rx.recv()
-        .map_err(|e| std::io::Error::other(format!("spawner thread: {e}")))?
 }
 
 /// A one-shot HTTP request on loopback; returns the status code.
