@@ -110,6 +110,30 @@ impl Model for CustomerValueModel {
     fn inputs(&self) -> Vec<&'static str> {
         vec!["customer_features", "clv_summary", "clv_holdout"]
     }
+    /// Only the columns read below: customer_features is the wide per-customer table (about
+    /// 380 bytes a customer collected whole, 50 with these four).
+    fn input_columns(&self, input: &str) -> Option<Vec<String>> {
+        let cols: &[&str] = match input {
+            "customer_features" => &["customer_id", "revenue", "margin", "avg_order_value"],
+            "clv_summary" => &[
+                "customer_id",
+                "frequency",
+                "recency_days",
+                "age_days",
+                "monetary_value",
+                "monetary_margin",
+            ],
+            "clv_holdout" => &[
+                "customer_id",
+                "frequency",
+                "recency_days",
+                "age_days",
+                "holdout_purchases",
+            ],
+            _ => return None,
+        };
+        Some(cols.iter().map(|c| c.to_string()).collect())
+    }
     fn outputs(&self) -> Vec<&'static str> {
         vec!["customer_value", "clv_model"]
     }
