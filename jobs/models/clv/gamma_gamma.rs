@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use super::columns::{CHUNK, Dictionary, PAR_MIN_ROWS, first_error, per_chunk};
 use super::optimize::{
     OptimOptions, OptimResult, Start, invert_spd, minimize_multistart, newton, norm_inf,
 };
@@ -115,7 +116,8 @@ pub struct GammaGammaFit {
     pub cov_log: Option<Vec<Vec<f64>>>,
     /// Number of repeat customers used (sum of weights).
     pub n_customers: f64,
-    /// Number of distinct spend rows.
+    /// Number of spend rows fitted (distinct (x, m) pairs, or repeat customers: see
+    /// [`super::summary::summarize_spend`]).
     pub n_rows: usize,
 }
 
@@ -132,68 +134,73 @@ struct GgData {
 }
 
 impl GgData {
+    /// Validates rows and builds the column layout: in parallel for large inputs, in fixed
+    /// chunks (the same result on any number of threads).
     fn new(rows: &[SpendRow]) -> Result<GgData, String> {
-        let mut xs = Vec::new();
-        for (i, r) in rows.iter().enumerate() {
+        let n = rows.len();
+        if let Some(e) = first_error(n, |i| {
+            let r = &rows[i];
             if !(r.x >= 1.0) || !r.x.is_finite() || r.x != r.x.floor() {
-                return Err(format!(
+                Some(format!(
                     "invalid spend row {i}: x must be an integer >= 1, got {}",
                     r.x
-                ));
-            }
-            if !(r.m > 0.0) || !r.m.is_finite() {
-                return Err(format!(
+                ))
+            } else if !(r.m > 0.0) || !r.m.is_finite() {
+                Some(format!(
                     "invalid spend row {i}: mean spend must be positive and finite, got {}",
                     r.m
-                ));
-            }
-            if !(r.weight > 0.0) || !r.weight.is_finite() {
-                return Err(format!(
+                ))
+            } else if !(r.weight > 0.0) || !r.weight.is_finite() {
+                Some(format!(
                     "invalid spend row {i}: weight must be positive and finite, got {}",
                     r.weight
-                ));
+                ))
+            } else {
+                None
             }
-            xs.push(r.x);
+        }) {
+            return Err(e);
         }
-        xs.sort_by(|a, b| a.total_cmp(b));
-        xs.dedup();
-        let mut d = GgData {
-            x_weight: vec![0.0; xs.len()],
-            xi: Vec::with_capacity(rows.len()),
-            m: Vec::with_capacity(rows.len()),
-            ln_m: Vec::with_capacity(rows.len()),
-            w: Vec::with_capacity(rows.len()),
-            xs: Vec::new(),
-            total_w: 0.0,
-            mean_m: 0.0,
-            distinct_m: false,
+        let x = Dictionary::new(n, |i| rows[i].x);
+        let nx = x.values.len();
+        // per chunk: [sum w, sum w m] then w per distinct x
+        let parts = per_chunk(n, |range| {
+            let mut acc = vec![0.0; 2 + nx];
+            for i in range {
+                let r = &rows[i];
+                acc[0] += r.weight;
+                acc[1] += r.weight * r.m;
+                acc[2 + x.index[i] as usize] += r.weight;
+            }
+            acc
+        });
+        let mut t = vec![0.0; 2 + nx];
+        for a in parts {
+            for (k, v) in a.into_iter().enumerate() {
+                t[k] += v;
+            }
+        }
+        let ln_m = if n >= PAR_MIN_ROWS {
+            rows.par_iter().map(|r| r.m.ln()).collect()
+        } else {
+            rows.iter().map(|r| r.m.ln()).collect()
         };
-        let mut sm = 0.0;
-        for r in rows {
-            let j = xs.partition_point(|v| *v < r.x);
-            d.x_weight[j] += r.weight;
-            d.xi.push(j as u32);
-            d.m.push(r.m);
-            d.ln_m.push(r.m.ln());
-            d.w.push(r.weight);
-            d.total_w += r.weight;
-            sm += r.weight * r.m;
-        }
-        if d.total_w > 0.0 {
-            d.mean_m = sm / d.total_w;
-        }
-        d.distinct_m = rows
-            .iter()
-            .any(|r| rows.first().is_some_and(|f| f.m != r.m));
-        d.xs = xs;
-        Ok(d)
+        Ok(GgData {
+            xs: x.values,
+            x_weight: t[2..].to_vec(),
+            xi: x.index,
+            m: rows.iter().map(|r| r.m).collect(),
+            ln_m,
+            w: rows.iter().map(|r| r.weight).collect(),
+            total_w: t[0],
+            mean_m: if t[0] > 0.0 { t[1] / t[0] } else { 0.0 },
+            distinct_m: rows.iter().any(|r| r.m != rows[0].m),
+        })
     }
 }
 
-const CHUNK: usize = 8192;
 /// Rows of the subsample whose fit is Newton's starting point on large data.
 const SUBSAMPLE_ROWS: usize = 20_000;
-const PAR_MIN_ROWS: usize = 4 * CHUNK;
 
 /// Total log-likelihood and optionally its gradient w.r.t. (p, q, v).
 fn evaluate(d: &GgData, gp: &GammaGammaParams, grad: Option<&mut [f64; 3]>) -> f64 {
@@ -483,12 +490,18 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], opts: &FitOptions) -> GammaGammaFit {
         &oo,
         MAX_LOG_PARAM,
     )
-    .map(|(x, g, it, _)| {
-        let f = objective(&d, &x, opts.penalizer, &mut [0.0; 3]);
-        (Some(OptimResult::newton(x, f, g.to_vec(), it)), it, it + 1)
+    .map(|(x, f, g, it, h)| {
+        (
+            Some(OptimResult::newton(x, f, g.to_vec(), it)),
+            it,
+            it + 1,
+            Some(h),
+        )
     });
-    let (best, iterations, evaluations) =
-        newton_res.unwrap_or_else(|| minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM));
+    let (best, iterations, evaluations, newton_hessian) = newton_res.unwrap_or_else(|| {
+        let (r, i, e) = minimize_multistart(f, &starts, &oo, MAX_LOG_PARAM);
+        (r, i, e, None)
+    });
     let Some(res) = best else {
         return fail(out, "optimiser did not run".into());
     };
@@ -497,7 +510,14 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], opts: &FitOptions) -> GammaGammaFit {
     out.iterations = iterations;
     out.evaluations = evaluations;
     out.gradient_norm = norm_inf(&res.grad);
-    out.log_likelihood = evaluate(&d, &out.params, None);
+    // Newton's last objective is -ll / total + penalty, and its last Hessian is the one the
+    // standard errors need: no further pass over the rows for either.
+    let nat = [out.params.p, out.params.q, out.params.v];
+    out.log_likelihood = if newton_hessian.is_some() {
+        -(res.f - opts.penalizer * nat.iter().map(|v| v * v).sum::<f64>()) * d.total_w
+    } else {
+        evaluate(&d, &out.params, None)
+    };
     let names = ["p", "q - 1", "v"];
     if let Some(i) = theta.iter().position(|v| v.abs() > MAX_LOG_PARAM) {
         return fail(
@@ -524,7 +544,7 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], opts: &FitOptions) -> GammaGammaFit {
     out.converged = true;
     if opts.std_errors {
         // the analytic Hessian of the penalised total negative log-likelihood
-        let (_, _, h) = objective_hessian(&d, &theta, opts.penalizer);
+        let h = newton_hessian.unwrap_or_else(|| objective_hessian(&d, &theta, opts.penalizer).2);
         let total = d.total_w;
         let hess: Option<Vec<Vec<f64>>> = h.iter().flatten().all(|v| v.is_finite()).then(|| {
             h.iter()

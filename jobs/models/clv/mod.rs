@@ -17,6 +17,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod bgnbd;
+mod columns;
 pub mod gamma_gamma;
 pub mod holdout;
 pub mod interval;

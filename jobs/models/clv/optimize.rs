@@ -63,7 +63,8 @@ impl OptimResult {
 
 /// Newton's method with a backtracking (Armijo) line search on `fgh` (objective, gradient and
 /// Hessian at a point), from a point near the optimum: quadratic convergence in a handful of
-/// evaluations. Returns the point, its gradient, the iterations and the Hessian there, or None
+/// evaluations. Returns the point, its objective, gradient, the iterations and the Hessian
+/// there (so a caller needs no further pass over the data for them), or None
 /// if a Hessian on the way is not positive definite or the search stalls (the caller then runs
 /// BFGS). Points with a component beyond `max_abs` are not tried.
 #[allow(clippy::type_complexity)]
@@ -72,7 +73,7 @@ pub fn newton<const N: usize, F>(
     start: &[f64],
     opts: &OptimOptions,
     max_abs: f64,
-) -> Option<(Vec<f64>, [f64; N], usize, [[f64; N]; N])>
+) -> Option<(Vec<f64>, f64, [f64; N], usize, [[f64; N]; N])>
 where
     F: FnMut(&[f64]) -> (f64, [f64; N], [[f64; N]; N]),
 {
@@ -83,13 +84,18 @@ where
             return None;
         }
         if norm_inf(&g) <= opts.gtol {
-            return Some((x, g, it, h));
+            return Some((x, f, g, it, h));
         }
         let inv = invert_spd(&h.iter().map(|r| r.to_vec()).collect::<Vec<_>>())?;
         let step: Vec<f64> = (0..N)
             .map(|i| -(0..N).map(|j| inv[i][j] * g[j]).sum::<f64>())
             .collect();
         let slope: f64 = step.iter().zip(&g).map(|(a, b)| a * b).sum();
+        // Next to the optimum the decrease Newton predicts (-slope) is below the rounding of f
+        // (a sum over up to millions of rows), and the Armijo test then rejects good steps at
+        // random: there a step is taken when it shrinks the gradient instead.
+        let rounding_regime = -slope <= 1e-12 * f.abs().max(1.0);
+        let g_norm = norm_inf(&g);
         let mut t = 1.0;
         let mut accepted = false;
         for _ in 0..30 {
@@ -99,7 +105,8 @@ where
                 continue;
             }
             let (fn_, gn, hn) = fgh(&xn);
-            if fn_.is_finite() && fn_ <= f + 1e-4 * t * slope + 1e-15 * f.abs() {
+            let armijo = fn_ <= f + 1e-4 * t * slope + 1e-15 * f.abs();
+            if fn_.is_finite() && (armijo || rounding_regime && norm_inf(&gn) < g_norm) {
                 (x, f, g, h) = (xn, fn_, gn, hn);
                 accepted = true;
                 break;
@@ -110,7 +117,7 @@ where
             return None;
         }
     }
-    (norm_inf(&g) <= opts.gtol).then_some((x, g, opts.max_iter.min(100), h))
+    (norm_inf(&g) <= opts.gtol).then_some((x, f, g, opts.max_iter.min(100), h))
 }
 
 /// Largest absolute component (infinity norm); NaN if any component is NaN.

@@ -6,10 +6,9 @@
 //! costs one exp and one log1p; rows are split in fixed chunks (rayon for large inputs) and the
 //! chunk sums are added in order, so results do not depend on the number of threads.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
+use super::super::columns::{Dictionary, first_error, per_chunk};
 use super::super::nbd::{NbdParams, XTerms};
 use super::super::optimize::OptimOptions;
 use super::super::summary::{Rfm, SummaryRow, validate_rfm};
@@ -32,31 +31,10 @@ pub struct NbdData {
     pub(super) mean_t: f64,
 }
 
-/// One column as its distinct values (in order of first appearance) and each row's index.
-#[derive(Default)]
-pub(super) struct Distinct {
-    pub(super) values: Vec<f64>,
-    pub(super) index: Vec<u32>,
-}
+/// One column as its distinct values (ascending) and each row's index.
+pub(super) type Distinct = Dictionary;
 
-impl Distinct {
-    fn new(column: impl Iterator<Item = f64>, rows: usize) -> Distinct {
-        let mut seen: HashMap<u64, u32, foldhash::fast::FixedState> = HashMap::default();
-        let mut d = Distinct {
-            values: Vec::new(),
-            index: Vec::with_capacity(rows),
-        };
-        for v in column {
-            let next = d.values.len() as u32;
-            let i = *seen.entry((v + 0.0).to_bits()).or_insert_with(|| {
-                d.values.push(v);
-                next
-            });
-            d.index.push(i);
-        }
-        d
-    }
-
+impl Dictionary {
     /// (ln(alpha + v), 1 / (alpha + v)) per distinct value v.
     fn log_and_inverse(&self, alpha: f64) -> Vec<(f64, f64)> {
         self.values
@@ -70,61 +48,74 @@ impl Distinct {
 }
 
 impl NbdData {
-    /// Validates rows (finite, weight > 0, see `validate_rfm`) and builds the column layout.
+    /// Validates rows (finite, weight > 0, see `validate_rfm`) and builds the column layout:
+    /// in parallel for large inputs, in fixed chunks (the same result on any number of threads).
     pub fn new(rows: &[SummaryRow]) -> Result<NbdData, String> {
-        let mut xs: Vec<f64> = Vec::new();
-        for (i, r) in rows.iter().enumerate() {
-            validate_rfm(&Rfm {
+        let n = rows.len();
+        if let Some(e) = first_error(n, |i| {
+            let r = &rows[i];
+            if let Err(e) = validate_rfm(&Rfm {
                 x: r.x,
                 t_x: r.t_x,
                 t: r.t,
-            })
-            .map_err(|e| format!("invalid summary row {i}: {e}"))?;
-            if !(r.weight > 0.0) || !r.weight.is_finite() {
-                return Err(format!(
+            }) {
+                return Some(format!("invalid summary row {i}: {e}"));
+            }
+            (!(r.weight > 0.0) || !r.weight.is_finite()).then(|| {
+                format!(
                     "invalid summary row {i}: weight must be positive and finite, got {}",
                     r.weight
-                ));
-            }
-            xs.push(r.x);
+                )
+            })
+        }) {
+            return Err(e);
         }
-        xs.sort_by(|a, b| a.total_cmp(b));
-        xs.dedup();
-        let mut x_weight = vec![0.0; xs.len()];
-        let mut d = NbdData {
-            xi: Vec::with_capacity(rows.len()),
-            tx: Distinct::new(rows.iter().map(|r| r.t_x), rows.len()),
-            t: Distinct::new(rows.iter().map(|r| r.t), rows.len()),
-            w: Vec::with_capacity(rows.len()),
-            xs: Vec::new(),
-            x_weight: Vec::new(),
-            total_w: 0.0,
-            repeat_w: 0.0,
-            max_t: 0.0,
-            mean_x: 0.0,
-            mean_t: 0.0,
+        let x = Dictionary::new(n, |i| rows[i].x);
+        let nx = x.values.len();
+        // per chunk: [total w, repeat w, max T, sum w x, sum w T] then w per distinct x
+        let parts = per_chunk(n, |range| {
+            let mut acc = vec![0.0; 5 + nx];
+            for i in range {
+                let r = &rows[i];
+                acc[0] += r.weight;
+                if r.x > 0.0 {
+                    acc[1] += r.weight;
+                }
+                acc[2] = f64::max(acc[2], r.t);
+                acc[3] += r.weight * r.x;
+                acc[4] += r.weight * r.t;
+                acc[5 + x.index[i] as usize] += r.weight;
+            }
+            acc
+        });
+        let mut t = vec![0.0; 5 + nx];
+        for a in parts {
+            for (k, v) in a.into_iter().enumerate() {
+                if k == 2 {
+                    t[2] = f64::max(t[2], v);
+                } else {
+                    t[k] += v;
+                }
+            }
+        }
+        let (mean_x, mean_t) = if t[0] > 0.0 {
+            (t[3] / t[0], t[4] / t[0])
+        } else {
+            (0.0, 0.0)
         };
-        let (mut sx, mut st) = (0.0, 0.0);
-        for r in rows {
-            let j = xs.partition_point(|v| *v < r.x);
-            x_weight[j] += r.weight;
-            d.xi.push(j as u32);
-            d.w.push(r.weight);
-            d.total_w += r.weight;
-            if r.x > 0.0 {
-                d.repeat_w += r.weight;
-            }
-            d.max_t = d.max_t.max(r.t);
-            sx += r.weight * r.x;
-            st += r.weight * r.t;
-        }
-        if d.total_w > 0.0 {
-            d.mean_x = sx / d.total_w;
-            d.mean_t = st / d.total_w;
-        }
-        d.xs = xs;
-        d.x_weight = x_weight;
-        Ok(d)
+        Ok(NbdData {
+            xs: x.values,
+            x_weight: t[5..].to_vec(),
+            xi: x.index,
+            tx: Dictionary::new(n, |i| rows[i].t_x),
+            t: Dictionary::new(n, |i| rows[i].t),
+            w: rows.iter().map(|r| r.weight).collect(),
+            total_w: t[0],
+            repeat_w: t[1],
+            max_t: t[2],
+            mean_x,
+            mean_t,
+        })
     }
 }
 
@@ -366,7 +357,7 @@ pub(super) fn newton(
     start: &[f64],
     penalizer: f64,
     opts: &OptimOptions,
-) -> Option<(Vec<f64>, [f64; 4], usize, [[f64; 4]; 4])> {
+) -> Option<(Vec<f64>, f64, [f64; 4], usize, [[f64; 4]; 4])> {
     super::super::optimize::newton(
         |x| objective_hessian(kind, d, x, penalizer),
         start,

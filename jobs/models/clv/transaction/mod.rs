@@ -406,9 +406,8 @@ pub fn fit_transactions(
     let mut newton_res = None;
     if let FitData::Nbd(k, nd) = &fd
         && starts[0].inv_hessian.is_some()
-        && let Some((x, g, it, h)) = newton(*k, nd, &starts[0].x, opts.penalizer, &oo)
+        && let Some((x, f, g, it, h)) = newton(*k, nd, &starts[0].x, opts.penalizer, &oo)
     {
-        let f = fd.objective(&x, opts.penalizer, &mut [0.0; 4]);
         newton_hessian = Some(h);
         newton_res = Some((
             super::optimize::OptimResult::newton(x, f, g.to_vec(), it),
@@ -433,7 +432,12 @@ pub fn fit_transactions(
     out.iterations = iterations;
     out.evaluations = evaluations;
     out.gradient_norm = norm_inf(&res.grad);
-    out.log_likelihood = fd.log_likelihood(&params);
+    // Newton's last objective is -ll / total + penalty: no further pass over the rows.
+    out.log_likelihood = if newton_hessian.is_some() {
+        -(res.f - opts.penalizer * p.iter().map(|v| v * v).sum::<f64>()) * total
+    } else {
+        fd.log_likelihood(&params)
+    };
     let names = kind.param_names();
     if let Some(i) = theta.iter().position(|v| v.abs() > MAX_LOG_PARAM) {
         return fail(
