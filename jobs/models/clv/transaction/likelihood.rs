@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::super::columns::{Dictionary, first_error, per_chunk};
+use super::super::columns::{CHUNK, Dictionary, PAR_MIN_ROWS, first_error, per_chunk};
 use super::super::nbd::{NbdParams, XTerms};
 use super::super::optimize::OptimOptions;
 use super::super::summary::{Rfm, SummaryRow, validate_rfm};
@@ -118,9 +118,6 @@ impl NbdData {
         })
     }
 }
-
-const CHUNK: usize = 8192;
-const PAR_MIN_ROWS: usize = 4 * CHUNK;
 
 #[derive(Clone, Copy, Default)]
 struct Acc {
