@@ -235,7 +235,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
     let mut total_clv = 0.0;
     let mut checksum = 0.0;
     for (k, c) in customers.iter().enumerate() {
-        if let Some(r) = summary.row_of_customer[k] {
+        if let Some(r) = summary.row_of_customer.get(k) {
             let s = gfit
                 .params
                 .conditional_expected_spend(c.x, if c.x > 0.0 { m[k] } else { 0.0 });
@@ -279,7 +279,7 @@ fn one_shot(clv_csv: &str, rfm_csv: Option<String>) -> Result<serde_json::Value,
         let cov = tfit.cov_log.as_deref().ok_or("no covariance")?;
         let refs: Vec<CustomerRef> = (0..customers.len())
             .filter_map(|k| {
-                summary.row_of_customer[k].map(|r| CustomerRef {
+                summary.row_of_customer.get(k).map(|r| CustomerRef {
                     row: r,
                     m: if m[k].is_finite() { m[k] } else { 0.0 },
                 })

@@ -2,7 +2,7 @@
 //! each row's index into them), and per-chunk sums, in parallel for large inputs. Chunks are of a
 //! fixed size and combined in order, so results never depend on the number of threads.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 
@@ -21,33 +21,62 @@ pub(super) struct Dictionary {
 }
 
 impl Dictionary {
+    /// Each chunk numbers its distinct values in first-seen order (a hash lookup a row, unless
+    /// it repeats the previous row's value); the
+    /// chunks' values are then sorted into the dictionary, and each chunk maps its local numbers
+    /// to dictionary indices (a binary search per distinct value of the chunk, not per row).
     pub(super) fn new<F>(n: usize, value: F) -> Dictionary
     where
         F: Fn(usize) -> f64 + Sync,
     {
         let bits = |i: usize| (value(i) + 0.0).to_bits();
-        let local = |c: usize| -> Vec<u64> {
-            let set: HashSet<u64, foldhash::fast::FixedState> = chunk(c, n).map(bits).collect();
-            set.into_iter().collect()
-        };
-        let chunks = n.div_ceil(CHUNK);
-        let mut sorted: Vec<u64> = if n >= PAR_MIN_ROWS {
-            (0..chunks).into_par_iter().flat_map_iter(local).collect()
-        } else {
-            (0..chunks).flat_map(local).collect()
-        };
+        // per chunk: its distinct values (first-seen order) and each row's local number
+        let locals: Vec<(Vec<u64>, Vec<u32>)> = per_chunk(n, |rows| {
+            let mut seen: HashMap<u64, u32, foldhash::fast::FixedState> = HashMap::default();
+            let mut values = Vec::new();
+            // the previous row's value and number: sorted or clustered columns (x and t_x of
+            // summary rows) mostly repeat it, and skip the hash
+            let mut last: Option<(u64, u32)> = None;
+            let ids = rows
+                .map(|i| {
+                    let b = bits(i);
+                    match last {
+                        Some((v, id)) if v == b => id,
+                        _ => {
+                            let id = *seen.entry(b).or_insert_with(|| {
+                                values.push(b);
+                                (values.len() - 1) as u32
+                            });
+                            last = Some((b, id));
+                            id
+                        }
+                    }
+                })
+                .collect();
+            (values, ids)
+        });
+        let mut sorted: Vec<u64> = locals.iter().flat_map(|l| l.0.iter().copied()).collect();
         sorted.sort_unstable();
         sorted.dedup();
-        let find = |i: usize| {
-            sorted
-                .binary_search(&bits(i))
-                .expect("every value is in the dictionary") as u32
+        let mut index = vec![0u32; n];
+        let fill = |(out, (values, ids)): (&mut [u32], &(Vec<u64>, Vec<u32>))| {
+            let rank: Vec<u32> = values
+                .iter()
+                .map(|v| {
+                    sorted
+                        .binary_search(v)
+                        .expect("every value is in the dictionary") as u32
+                })
+                .collect();
+            for (o, &id) in out.iter_mut().zip(ids) {
+                *o = rank[id as usize];
+            }
         };
-        let index = if n >= PAR_MIN_ROWS {
-            (0..n).into_par_iter().map(find).collect()
+        if n >= PAR_MIN_ROWS {
+            index.par_chunks_mut(CHUNK).zip(&locals).for_each(fill);
         } else {
-            (0..n).map(find).collect()
-        };
+            index.chunks_mut(CHUNK).zip(&locals).for_each(fill);
+        }
         Dictionary {
             values: sorted.into_iter().map(f64::from_bits).collect(),
             index,

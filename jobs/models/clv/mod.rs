@@ -40,7 +40,7 @@ mod sim;
 pub use self::gamma_gamma::{GammaGammaFit, GammaGammaParams, fit_gamma_gamma};
 pub use self::holdout::{CalibrationBucket, HoldoutMetrics, holdout_metrics};
 pub use self::summary::{
-    Rfm, SpendRow, SpendSummary, Summary, SummaryRow, summarize, summarize_columns,
+    Rfm, RowIndex, SpendRow, SpendSummary, Summary, SummaryRow, summarize, summarize_columns,
     summarize_spend, validate_rfm,
 };
 pub use self::transaction::{

@@ -50,10 +50,47 @@ impl SummaryRow {
 pub struct Summary {
     /// Distinct rows sorted ascending by (x, t_x, T): deterministic for a given input multiset.
     pub rows: Vec<SummaryRow>,
-    /// For each input customer, the index of its row in `rows`; None for an invalid customer.
-    pub row_of_customer: Vec<Option<usize>>,
+    /// For each input customer, the index of its row in `rows`; none for an invalid customer.
+    pub row_of_customer: RowIndex,
     /// Indices of input customers that failed [`validate_rfm`], in input order.
     pub invalid: Vec<usize>,
+}
+
+/// Each input item's row in a summary, or none: four bytes an item (a million customers' index
+/// is 4 MB). Rows are numbered below `u32::MAX`; an input so large that its rows would not be
+/// (more than four billion customers) leaves the items past that without a row, listed as
+/// invalid.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RowIndex(Vec<u32>);
+
+impl RowIndex {
+    /// The stored value of an item without a row.
+    const NONE: u32 = u32::MAX;
+
+    /// Item `item`'s row; None if it has none or is out of range.
+    pub fn get(&self, item: usize) -> Option<usize> {
+        self.0
+            .get(item)
+            .filter(|&&r| r != Self::NONE)
+            .map(|&r| r as usize)
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for an empty input.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every item's row, in input order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<usize>> + '_ {
+        self.0
+            .iter()
+            .map(|&r| (r != Self::NONE).then_some(r as usize))
+    }
 }
 
 impl Summary {
@@ -121,7 +158,7 @@ pub fn summarize(customers: &[Rfm]) -> Summary {
         .collect();
     let invalid = (0..customers.len())
         .into_par_iter()
-        .filter(|&i| g.group_of_item[i].is_none())
+        .filter(|&i| g.group_of_item.get(i).is_none())
         .collect();
     Summary {
         rows,
@@ -168,8 +205,8 @@ pub struct SpendSummary {
     /// nearly all distinct (see [`summarize_spend`]), one row of weight 1 per repeat customer in
     /// input order.
     pub rows: Vec<SpendRow>,
-    /// For each input customer, its row; None if it has no repeat purchase or is invalid.
-    pub row_of_customer: Vec<Option<usize>>,
+    /// For each input customer, its row; none if it has no repeat purchase or is invalid.
+    pub row_of_customer: RowIndex,
     /// Customers left out because x = 0 (one-time buyers: no repeat spend to learn from).
     pub one_time_buyers: usize,
     /// Indices of customers with invalid values (non-finite, negative or fractional x,
@@ -202,14 +239,14 @@ pub fn summarize_spend(x: &[f64], m: &[f64]) -> Result<SpendSummary, String> {
     };
     let key =
         |i: usize| (valid(i) && x[i] > 0.0 && m[i] > 0.0).then(|| [x[i].to_bits(), m[i].to_bits()]);
-    if n > GROUP_CHUNK && mostly_distinct(n, &key) {
+    if n > GROUP_CHUNK && u32::try_from(n).is_ok() && mostly_distinct(n, &key) {
         return Ok(spend_ungrouped(x, m, valid));
     }
     let g = group_keys(n, key);
     // items without a row: one-time buyers and invalid values (in input order)
     let (one_time, invalid): (Vec<usize>, Vec<usize>) = (0..n)
         .into_par_iter()
-        .filter(|&i| g.group_of_item[i].is_none())
+        .filter(|&i| g.group_of_item.get(i).is_none())
         .partition(|&i| valid(i) && x[i] == 0.0);
     out.one_time_buyers = one_time.len();
     out.invalid = invalid;
@@ -246,13 +283,13 @@ where
 }
 
 /// [`summarize_spend`] without grouping: every repeat customer is its own row of weight 1, in
-/// input order; one pass over the customers in parallel chunks.
+/// input order; one pass over the customers in parallel chunks (fewer than `u32::MAX` of them).
 fn spend_ungrouped<F>(x: &[f64], m: &[f64], valid: F) -> SpendSummary
 where
     F: Fn(usize) -> bool + Sync,
 {
     let n = x.len();
-    let mut row_of_customer: Vec<Option<usize>> = vec![None; n];
+    let mut row_of_customer: Vec<u32> = vec![RowIndex::NONE; n];
     // per chunk: its rows (the slots hold indices from the chunk's first row), one-time buyers
     // and invalid customers
     let parts: Vec<(Vec<SpendRow>, usize, Vec<usize>)> = row_of_customer
@@ -264,7 +301,7 @@ where
                 let i = ci * GROUP_CHUNK + j;
                 let ok = valid(i);
                 if ok && x[i] > 0.0 && m[i] > 0.0 {
-                    *slot = Some(rows.len());
+                    *slot = rows.len() as u32;
                     rows.push(SpendRow {
                         x: x[i],
                         m: m[i],
@@ -280,18 +317,22 @@ where
         })
         .collect();
     let mut first = Vec::with_capacity(parts.len());
-    let mut next = 0;
+    let mut next = 0u32;
     for p in &parts {
         first.push(next);
-        next += p.0.len();
+        next += p.0.len() as u32;
     }
     row_of_customer
         .par_chunks_mut(GROUP_CHUNK)
         .zip(first)
-        .for_each(|(out, f)| out.iter_mut().flatten().for_each(|r| *r += f));
+        .for_each(|(out, f)| {
+            out.iter_mut()
+                .filter(|r| **r != RowIndex::NONE)
+                .for_each(|r| *r += f)
+        });
     let mut out = SpendSummary {
-        rows: Vec::with_capacity(next),
-        row_of_customer,
+        rows: Vec::with_capacity(next as usize),
+        row_of_customer: RowIndex(row_of_customer),
         one_time_buyers: 0,
         invalid: Vec::new(),
     };
@@ -304,11 +345,11 @@ where
 }
 
 /// Distinct keys in ascending order, how many items each has, and each item's key index
-/// (None for an item without a key).
+/// (none for an item without a key).
 struct Grouped<const K: usize> {
     keys: Vec<[u64; K]>,
     counts: Vec<u64>,
-    group_of_item: Vec<Option<usize>>,
+    group_of_item: RowIndex,
 }
 
 /// Items per task when grouping (fixed, so results never depend on the thread count).
@@ -319,10 +360,12 @@ const GROUP_CHUNK: usize = 1 << 16;
 /// A sort of (key, item) pairs compares whole keys 20 million times at a million items, which
 /// was most of the CLV fit's time. Here each key column is first dictionary-encoded in parallel
 /// chunks (columns of a CRM summary have few distinct values: x is a count, t_x and T are whole
-/// days), every key becomes one integer whose order is the keys' order (the mixed-radix number of
-/// its columns' ranks), and those integers are sorted. When the ranks do not fit one u64 (many
-/// distinct values in every column), or the input is small, it sorts the keys themselves. Both
-/// give the same result; the order of equal keys does not matter, since only counts are kept.
+/// days), every key becomes one 32-bit integer whose order is the keys' order (the mixed-radix
+/// number of its columns' ranks), and those integers are sorted with their items. When the codes
+/// do not fit 32 bits (many distinct values in every column), or the input is small, the keys
+/// themselves are sorted. Both give the same result. (A bitmap of the possible codes instead of
+/// the sort was tried: a CRM summary's codes are sparse, 166 M possible for 386 k present at a
+/// million customers, so scanning the bitmap cost more than the sort.)
 fn group_keys<const K: usize, F>(n: usize, key: F) -> Grouped<K>
 where
     F: Fn(usize) -> Option<[u64; K]> + Sync,
@@ -395,41 +438,68 @@ where
             None => return group_by_sort(n, key),
         }
     }
-    // a code and its item share one u64 (code high, item low): 8 bytes an item to sort
-    if span >= u64::from(u32::MAX) {
+    // codes are below span < NO_CODE
+    const NO_CODE: u32 = u32::MAX;
+    if span >= u64::from(NO_CODE) {
         return group_by_sort(n, key);
     }
-    // 3. Per chunk: local value index -> global rank, and the items' key integers (an item
-    // without a key gets u64::MAX, above every code: codes are below span < u32::MAX).
-    let mut coded: Vec<u64> = vec![0; n];
-    coded
+    // 3. Per chunk: local value index -> global rank, and the items' codes.
+    let mut codes: Vec<u32> = vec![NO_CODE; n];
+    codes
         .par_chunks_mut(GROUP_CHUNK)
         .zip(locals.par_iter())
-        .enumerate()
-        .for_each(|(ci, (out, (values, ids)))| {
+        .for_each(|(out, (values, ids))| {
             let rank: [Vec<u64>; K] = std::array::from_fn(|c| {
                 values[c]
                     .iter()
                     .map(|v| sorted[c].binary_search(v).expect("value is in its column") as u64)
                     .collect()
             });
-            let base = ci * GROUP_CHUNK;
-            for (j, (slot, id)) in out.iter_mut().zip(ids).enumerate() {
-                *slot = if id[0] == u16::MAX {
-                    u64::MAX
-                } else {
-                    let code: u64 = (0..K).map(|c| rank[c][id[c] as usize] * radix[c]).sum();
-                    code << 32 | (base + j) as u64
-                };
+            for (slot, id) in out.iter_mut().zip(ids) {
+                if id[0] != u16::MAX {
+                    *slot = (0..K)
+                        .map(|c| rank[c][id[c] as usize] * radix[c])
+                        .sum::<u64>() as u32;
+                }
             }
         });
     drop(locals);
+    // 4. The distinct codes in order, their counts, and each item's group.
+    let (distinct, counts, groups) = codes_by_sort(codes);
+    // a code decodes to its key
+    let keys = distinct
+        .par_iter()
+        .map(|&code| {
+            let code = u64::from(code);
+            std::array::from_fn(|c| {
+                sorted[c][((code / radix[c]) % sorted[c].len() as u64) as usize]
+            })
+        })
+        .collect();
+    Grouped {
+        keys,
+        counts,
+        group_of_item: RowIndex(groups),
+    }
+}
+
+/// The codes present (ascending), their counts, and each item's group (`u32::MAX` stays for an
+/// item without a code), by sorting (code, item) pairs.
+fn codes_by_sort(codes: Vec<u32>) -> (Vec<u32>, Vec<u64>, Vec<u32>) {
+    const NO_CODE: u32 = u32::MAX;
+    // a code and its item share one u64 (code high, item low): 8 bytes an item to sort; an item
+    // without a code sorts last
+    let mut coded: Vec<u64> = codes
+        .par_iter()
+        .enumerate()
+        .map(|(i, &c)| u64::from(c) << 32 | i as u64)
+        .collect();
     coded.par_sort_unstable();
-    // 4. Runs of equal integers are the groups, in key order; a code decodes to its key. Each
-    // chunk of the sorted codes counts the runs starting in it, so that the chunks can number
-    // their groups and record each item's group in parallel (every item is written once).
-    let valid = coded.partition_point(|&e| e != u64::MAX);
+    let valid = coded.partition_point(|&e| (e >> 32) as u32 != NO_CODE);
     let coded = &coded[..valid];
+    // Runs of equal codes are the groups, in code order. Each chunk of the sorted codes counts
+    // the runs starting in it, so that the chunks can number their groups and record each
+    // item's group in parallel (every item is written once).
     let starts_run = |j: usize| j == 0 || coded[j] >> 32 != coded[j - 1] >> 32;
     let sorted_chunks = valid.div_ceil(GROUP_CHUNK);
     let sorted_range = |ci: usize| ci * GROUP_CHUNK..((ci + 1) * GROUP_CHUNK).min(valid);
@@ -443,45 +513,37 @@ where
         base.push(groups);
         groups += r;
     }
-    let group_of_item: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(u32::MAX)).collect();
-    type Runs<const K: usize> = (Vec<[u64; K]>, Vec<usize>);
-    let per_chunk: Vec<Runs<K>> = (0..sorted_chunks)
+    let group_of_item: Vec<AtomicU32> = (0..codes.len()).map(|_| AtomicU32::new(NO_CODE)).collect();
+    let per_chunk: Vec<(Vec<u32>, Vec<usize>)> = (0..sorted_chunks)
         .into_par_iter()
         .map(|ci| {
-            let (mut keys, mut first) = (Vec::new(), Vec::new());
+            let (mut distinct, mut first) = (Vec::new(), Vec::new());
             // runs started before this item; its group is the last of them
             let mut started = base[ci];
             for j in sorted_range(ci) {
-                let (code, item) = (coded[j] >> 32, coded[j] & u64::from(u32::MAX));
+                let (code, item) = ((coded[j] >> 32) as u32, coded[j] & u64::from(u32::MAX));
                 if starts_run(j) {
                     started += 1;
-                    keys.push(std::array::from_fn(|c| {
-                        sorted[c][((code / radix[c]) % sorted[c].len() as u64) as usize]
-                    }));
+                    distinct.push(code);
                     first.push(j);
                 }
                 group_of_item[item as usize].store((started - 1) as u32, Ordering::Relaxed);
             }
-            (keys, first)
+            (distinct, first)
         })
         .collect();
-    let (mut keys, mut first) = (Vec::with_capacity(groups), Vec::with_capacity(groups + 1));
-    for (k, f) in per_chunk {
-        keys.extend(k);
+    let (mut distinct, mut first) = (Vec::with_capacity(groups), Vec::with_capacity(groups + 1));
+    for (d, f) in per_chunk {
+        distinct.extend(d);
         first.extend(f);
     }
     first.push(valid);
-    Grouped {
-        keys,
-        counts: first.windows(2).map(|w| (w[1] - w[0]) as u64).collect(),
-        group_of_item: group_of_item
-            .into_par_iter()
-            .map(|g| {
-                let g = g.into_inner();
-                (g != u32::MAX).then_some(g as usize)
-            })
-            .collect(),
-    }
+    let counts = first.windows(2).map(|w| (w[1] - w[0]) as u64).collect();
+    let groups = group_of_item
+        .into_iter()
+        .map(AtomicU32::into_inner)
+        .collect();
+    (distinct, counts, groups)
 }
 
 /// [`group_keys`] by sorting (key, item) pairs: for small inputs and wide keys.
@@ -505,15 +567,19 @@ where
     let mut out = Grouped {
         keys: Vec::new(),
         counts: Vec::new(),
-        group_of_item: vec![None; n],
+        group_of_item: RowIndex(vec![RowIndex::NONE; n]),
     };
     for (k, item) in keyed {
         if out.keys.last() != Some(&k) {
+            if out.keys.len() >= RowIndex::NONE as usize {
+                // rows are numbered below u32::MAX: the items past that have none
+                continue;
+            }
             out.keys.push(k);
             out.counts.push(0);
         }
         *out.counts.last_mut().expect("pushed") += 1;
-        out.group_of_item[item] = Some(out.keys.len() - 1);
+        out.group_of_item.0[item] = (out.keys.len() - 1) as u32;
     }
     out
 }
@@ -589,7 +655,7 @@ mod tests {
         assert_eq!(s.rows[2].weight, 1.0);
         assert_eq!(s.invalid, vec![4, 5, 6]);
         assert_eq!(
-            s.row_of_customer,
+            s.row_of_customer.iter().collect::<Vec<_>>(),
             vec![
                 Some(1),
                 Some(0),
@@ -650,7 +716,7 @@ mod tests {
             assert_eq!(a.group_of_item, b.group_of_item);
             let with_key = (0..keys.len()).filter(|i| i % 97 != 5).count();
             assert_eq!(a.counts.iter().sum::<u64>(), with_key as u64);
-            assert_eq!(a.group_of_item[5], None);
+            assert_eq!(a.group_of_item.get(5), None);
         }
         same(&few);
         same(&many);
@@ -666,8 +732,8 @@ mod tests {
         rfm[17].t = f64::NAN;
         let s = summarize(&rfm);
         assert_eq!(s.invalid, vec![17]);
-        assert_eq!(s.row_of_customer[17], None);
-        for (c, r) in rfm.iter().zip(&s.row_of_customer).skip(18).take(1000) {
+        assert_eq!(s.row_of_customer.get(17), None);
+        for (c, r) in rfm.iter().zip(s.row_of_customer.iter()).skip(18).take(1000) {
             assert_eq!(s.rows[r.expect("valid")].rfm(), *c);
         }
         let mut rev = rfm.clone();
@@ -707,7 +773,7 @@ mod tests {
         assert_eq!(s.one_time_buyers, (0..n).filter(|&i| x[i] == 0.0).count());
         assert_eq!(s.invalid, vec![9]);
         for i in 0..n {
-            match s.row_of_customer[i] {
+            match s.row_of_customer.get(i) {
                 Some(r) => assert_eq!((s.rows[r].x, s.rows[r].m), (x[i], m[i])),
                 None => assert!(x[i] == 0.0 || i == 9),
             }
@@ -772,6 +838,6 @@ mod tests {
                 weight: 2.0
             }
         );
-        assert_eq!(s.row_of_customer[4], Some(1));
+        assert_eq!(s.row_of_customer.get(4), Some(1));
     }
 }

@@ -200,14 +200,7 @@ pub(super) fn predict(
     }
     // customers with a valid summary row: (position in idx, row)
     let scored: Vec<(usize, usize)> = (0..idx.len())
-        .filter_map(|k| {
-            summary
-                .row_of_customer
-                .get(k)
-                .copied()
-                .flatten()
-                .map(|r| (k, r))
-        })
+        .filter_map(|k| summary.row_of_customer.get(k).map(|r| (k, r)))
         .collect();
     let iv = if cfg.interval_draws > 0 && gfit.converged {
         match &tfit.cov_log {
