@@ -9,7 +9,7 @@ use rayon::prelude::*;
 /// Rows per task.
 pub(super) const CHUNK: usize = 8192;
 /// Below this many rows everything runs on the calling thread.
-pub(super) const PAR_MIN_ROWS: usize = 4 * CHUNK;
+pub(super) const PAR_MIN_ROWS: usize = 2 * CHUNK;
 
 /// A column as its distinct values, ascending, and each row's index into them. Values must be
 /// finite and non-negative (the callers validate first), so their bit patterns (with -0.0 read
@@ -84,6 +84,91 @@ impl Dictionary {
     }
 }
 
+/// Largest value counted in a [`DenseWeights`] table.
+pub(super) const DENSE_MAX: f64 = 4096.0;
+
+/// One chunk's total weight per value of a column of small non-negative integers (the repeat
+/// purchases x: index = value), or None once a value exceeds [`DENSE_MAX`] (then
+/// [`weighted_values`] falls back to a [`Dictionary`]).
+pub(super) struct DenseWeights(Option<Vec<f64>>);
+
+impl DenseWeights {
+    pub(super) fn new() -> DenseWeights {
+        DenseWeights(Some(Vec::new()))
+    }
+
+    /// Adds `weight` to the integer `value` (validated: a non-negative integer).
+    pub(super) fn add(&mut self, value: f64, weight: f64) {
+        let Some(t) = self.0.as_mut() else { return };
+        if value > DENSE_MAX {
+            self.0 = None;
+            return;
+        }
+        let j = value as usize;
+        if t.len() <= j {
+            t.resize(j + 1, 0.0);
+        }
+        t[j] += weight;
+    }
+}
+
+/// The distinct values of a column of non-negative integers (ascending), the total weight of
+/// each and each row's index into them, from the chunks' [`DenseWeights`] (added in chunk order)
+/// when every chunk kept its table, else from a [`Dictionary`]. Weights must be positive (a
+/// value occurs iff its weight is positive).
+pub(super) fn weighted_values<V, W>(
+    n: usize,
+    value: V,
+    weight: W,
+    tables: Vec<DenseWeights>,
+) -> (Vec<f64>, Vec<f64>, Vec<u32>)
+where
+    V: Fn(usize) -> f64 + Sync,
+    W: Fn(usize) -> f64 + Sync,
+{
+    if let Some(tables) = tables.into_iter().map(|t| t.0).collect::<Option<Vec<_>>>() {
+        let mut total = vec![0.0; tables.iter().map(Vec::len).max().unwrap_or(0)];
+        for t in &tables {
+            for (a, b) in total.iter_mut().zip(t) {
+                *a += b;
+            }
+        }
+        let mut rank = vec![u32::MAX; total.len()];
+        let (mut values, mut weights) = (Vec::new(), Vec::new());
+        for (j, &w) in total.iter().enumerate() {
+            if w > 0.0 {
+                rank[j] = values.len() as u32;
+                values.push(j as f64);
+                weights.push(w);
+            }
+        }
+        let index = if n >= PAR_MIN_ROWS {
+            (0..n)
+                .into_par_iter()
+                .map(|i| rank[value(i) as usize])
+                .collect()
+        } else {
+            (0..n).map(|i| rank[value(i) as usize]).collect()
+        };
+        return (values, weights, index);
+    }
+    let d = Dictionary::new(n, &value);
+    let parts = per_chunk(n, |range| {
+        let mut acc = vec![0.0; d.values.len()];
+        for i in range {
+            acc[d.index[i] as usize] += weight(i);
+        }
+        acc
+    });
+    let mut weights = vec![0.0; d.values.len()];
+    for a in parts {
+        for (t, v) in weights.iter_mut().zip(a) {
+            *t += v;
+        }
+    }
+    (d.values, weights, d.index)
+}
+
 /// The rows of chunk `c` of `n`.
 pub(super) fn chunk(c: usize, n: usize) -> std::ops::Range<usize> {
     c * CHUNK..((c + 1) * CHUNK).min(n)
@@ -106,18 +191,6 @@ where
     }
 }
 
-/// The first `Some` of `f` over rows 0..n, in row order (in parallel for large inputs).
-pub(super) fn first_error<F>(n: usize, f: F) -> Option<String>
-where
-    F: Fn(usize) -> Option<String> + Sync,
-{
-    if n >= PAR_MIN_ROWS {
-        (0..n).into_par_iter().find_map_first(&f)
-    } else {
-        (0..n).find_map(f)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +209,35 @@ mod tests {
         let small = Dictionary::new(1000, |i| v[i]);
         for (i, &x) in v.iter().enumerate().take(1000) {
             assert_eq!(small.values[small.index[i] as usize], x);
+        }
+        let z = Dictionary::new(2, |i| if i == 0 { -0.0 } else { 0.0 });
+        assert_eq!((z.values.len(), z.index.clone()), (1, vec![0, 0]));
+    }
+
+    #[test]
+    fn weighted_values_agree_with_and_without_the_dense_tables() {
+        let n: usize = 50_000;
+        let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 97) as f64).collect();
+        let w: Vec<f64> = (0..n).map(|i| 1.0 + (i % 3) as f64).collect();
+        let tables = |cap: f64| -> Vec<DenseWeights> {
+            (0..n.div_ceil(CHUNK))
+                .map(|c| {
+                    let mut t = DenseWeights::new();
+                    for i in chunk(c, n) {
+                        // a value beyond the cap stands for one beyond DENSE_MAX
+                        t.add(if x[i] > cap { DENSE_MAX + 1.0 } else { x[i] }, w[i]);
+                    }
+                    t
+                })
+                .collect()
+        };
+        let dense = weighted_values(n, |i| x[i], |i| w[i], tables(f64::INFINITY));
+        let sparse = weighted_values(n, |i| x[i], |i| w[i], tables(50.0));
+        assert_eq!(dense, sparse);
+        assert_eq!(dense.0, (0..97).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(dense.1.iter().sum::<f64>(), w.iter().sum::<f64>());
+        for (&j, &v) in dense.2.iter().zip(&x) {
+            assert_eq!(dense.0[j as usize], v);
         }
         let z = Dictionary::new(2, |i| if i == 0 { -0.0 } else { 0.0 });
         assert_eq!((z.values.len(), z.index.clone()), (1, vec![0, 0]));

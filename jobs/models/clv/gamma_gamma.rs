@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::columns::{CHUNK, Dictionary, PAR_MIN_ROWS, first_error, per_chunk};
+use super::columns::{CHUNK, DenseWeights, PAR_MIN_ROWS, weighted_values};
 use super::optimize::{
     OptimOptions, OptimResult, Start, invert_spd, minimize_multistart, newton, norm_inf,
 };
@@ -133,68 +133,102 @@ struct GgData {
     distinct_m: bool,
 }
 
+/// The first problem with spend row `i`, if any.
+fn row_error(i: usize, r: &SpendRow) -> Option<String> {
+    if !(r.x >= 1.0) || !r.x.is_finite() || r.x != r.x.floor() {
+        Some(format!(
+            "invalid spend row {i}: x must be an integer >= 1, got {}",
+            r.x
+        ))
+    } else if !(r.m > 0.0) || !r.m.is_finite() {
+        Some(format!(
+            "invalid spend row {i}: mean spend must be positive and finite, got {}",
+            r.m
+        ))
+    } else if !(r.weight > 0.0) || !r.weight.is_finite() {
+        Some(format!(
+            "invalid spend row {i}: weight must be positive and finite, got {}",
+            r.weight
+        ))
+    } else {
+        None
+    }
+}
+
+/// What one chunk of rows adds up to: sum w, sum w m, and the weight per x.
+struct ChunkSums {
+    w: f64,
+    wm: f64,
+    x_weight: DenseWeights,
+}
+
 impl GgData {
-    /// Validates rows and builds the column layout: in parallel for large inputs, in fixed
-    /// chunks (the same result on any number of threads).
+    /// Validates rows and builds the column layout in one pass over them (validation, the m,
+    /// ln m and weight columns, the sums, the weight per x), then numbers the distinct x (see
+    /// [`weighted_values`]). In parallel for large inputs, in fixed chunks combined in order
+    /// (the same result on any number of threads).
     fn new(rows: &[SpendRow]) -> Result<GgData, String> {
         let n = rows.len();
-        if let Some(e) = first_error(n, |i| {
-            let r = &rows[i];
-            if !(r.x >= 1.0) || !r.x.is_finite() || r.x != r.x.floor() {
-                Some(format!(
-                    "invalid spend row {i}: x must be an integer >= 1, got {}",
-                    r.x
-                ))
-            } else if !(r.m > 0.0) || !r.m.is_finite() {
-                Some(format!(
-                    "invalid spend row {i}: mean spend must be positive and finite, got {}",
-                    r.m
-                ))
-            } else if !(r.weight > 0.0) || !r.weight.is_finite() {
-                Some(format!(
-                    "invalid spend row {i}: weight must be positive and finite, got {}",
-                    r.weight
-                ))
-            } else {
-                None
+        let (mut m, mut ln_m, mut w) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        type Cols<'a> = (usize, ((&'a mut [f64], &'a mut [f64]), &'a mut [f64]));
+        let fill = |(c, ((mc, lc), wc)): Cols| -> Result<ChunkSums, String> {
+            let lo = c * CHUNK;
+            let mut acc = ChunkSums {
+                w: 0.0,
+                wm: 0.0,
+                x_weight: DenseWeights::new(),
+            };
+            for (k, r) in rows[lo..lo + mc.len()].iter().enumerate() {
+                if let Some(e) = row_error(lo + k, r) {
+                    return Err(e);
+                }
+                (mc[k], lc[k], wc[k]) = (r.m, r.m.ln(), r.weight);
+                acc.w += r.weight;
+                acc.wm += r.weight * r.m;
+                acc.x_weight.add(r.x, r.weight);
             }
-        }) {
-            return Err(e);
-        }
-        let x = Dictionary::new(n, |i| rows[i].x);
-        let nx = x.values.len();
-        // per chunk: [sum w, sum w m] then w per distinct x
-        let parts = per_chunk(n, |range| {
-            let mut acc = vec![0.0; 2 + nx];
-            for i in range {
-                let r = &rows[i];
-                acc[0] += r.weight;
-                acc[1] += r.weight * r.m;
-                acc[2 + x.index[i] as usize] += r.weight;
-            }
-            acc
-        });
-        let mut t = vec![0.0; 2 + nx];
-        for a in parts {
-            for (k, v) in a.into_iter().enumerate() {
-                t[k] += v;
-            }
-        }
-        let ln_m = if n >= PAR_MIN_ROWS {
-            rows.par_iter().map(|r| r.m.ln()).collect()
-        } else {
-            rows.iter().map(|r| r.m.ln()).collect()
+            Ok(acc)
         };
+        // each chunk stops at its first invalid row, so the first error in chunk order is the
+        // first invalid row
+        let parts: Vec<Result<ChunkSums, String>> = if n >= PAR_MIN_ROWS {
+            m.par_chunks_mut(CHUNK)
+                .zip(ln_m.par_chunks_mut(CHUNK))
+                .zip(w.par_chunks_mut(CHUNK))
+                .enumerate()
+                .map(fill)
+                .collect()
+        } else {
+            m.chunks_mut(CHUNK)
+                .zip(ln_m.chunks_mut(CHUNK))
+                .zip(w.chunks_mut(CHUNK))
+                .enumerate()
+                .map(fill)
+                .collect()
+        };
+        let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let (mut total_w, mut total_wm) = (0.0, 0.0);
+        for p in &parts {
+            total_w += p.w;
+            total_wm += p.wm;
+        }
+        let tables = parts.into_iter().map(|p| p.x_weight).collect();
+        let (xs, x_weight, xi) = weighted_values(n, |i| rows[i].x, |i| rows[i].weight, tables);
+        let distinct_m = m.iter().any(|&v| v != m[0]);
         Ok(GgData {
-            xs: x.values,
-            x_weight: t[2..].to_vec(),
-            xi: x.index,
-            m: rows.iter().map(|r| r.m).collect(),
+            xs,
+            x_weight,
+            xi,
+            m,
             ln_m,
-            w: rows.iter().map(|r| r.weight).collect(),
-            total_w: t[0],
-            mean_m: if t[0] > 0.0 { t[1] / t[0] } else { 0.0 },
-            distinct_m: rows.iter().any(|r| r.m != rows[0].m),
+            w,
+            total_w,
+            mean_m: if total_w > 0.0 {
+                total_wm / total_w
+            } else {
+                0.0
+            },
+            distinct_m,
         })
     }
 }

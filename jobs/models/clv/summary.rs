@@ -147,7 +147,7 @@ pub fn summarize(customers: &[Rfm]) -> Summary {
     });
     let rows = g
         .keys
-        .iter()
+        .par_iter()
         .zip(&g.counts)
         .map(|(k, &c)| SummaryRow {
             x: f64::from_bits(k[0]),
@@ -465,7 +465,7 @@ where
         });
     drop(locals);
     // 4. The distinct codes in order, their counts, and each item's group.
-    let (distinct, counts, groups) = codes_by_sort(codes);
+    let (distinct, counts, groups) = codes_by_sort(codes, span as u32);
     // a code decodes to its key
     let keys = distinct
         .par_iter()
@@ -483,20 +483,58 @@ where
     }
 }
 
+/// Codes below this are counted in a table instead of sorted (see [`codes_by_sort`]).
+const DENSE_CODES: u32 = 1 << 13;
+
 /// The codes present (ascending), their counts, and each item's group (`u32::MAX` stays for an
-/// item without a code), by sorting (code, item) pairs.
-fn codes_by_sort(codes: Vec<u32>) -> (Vec<u32>, Vec<u64>, Vec<u32>) {
+/// item without a code). Codes below `dense` (at most [`DENSE_CODES`]) are counted in a table:
+/// the lowest codes are the customers without repeat purchases (x = 0 forces t_x = 0, so their
+/// code is T's rank alone), about half of a CRM base. The other codes are grouped by sorting
+/// (code, item) pairs. Both give groups in code order.
+fn codes_by_sort(codes: Vec<u32>, dense: u32) -> (Vec<u32>, Vec<u64>, Vec<u32>) {
     const NO_CODE: u32 = u32::MAX;
-    // a code and its item share one u64 (code high, item low): 8 bytes an item to sort; an item
-    // without a code sorts last
+    let dense = dense.min(DENSE_CODES);
+    // 1. The dense codes: per chunk counts, added in chunk order; their groups are the codes
+    // present, numbered in order.
+    let tables: Vec<Vec<u32>> = codes
+        .par_chunks(GROUP_CHUNK)
+        .map(|chunk| {
+            let mut t = vec![0u32; dense as usize];
+            for &c in chunk {
+                if c < dense {
+                    t[c as usize] += 1;
+                }
+            }
+            t
+        })
+        .collect();
+    let mut dense_count = vec![0u64; dense as usize];
+    for t in &tables {
+        for (a, &b) in dense_count.iter_mut().zip(t) {
+            *a += u64::from(b);
+        }
+    }
+    drop(tables);
+    let mut dense_group = vec![NO_CODE; dense as usize];
+    let (mut distinct, mut counts) = (Vec::new(), Vec::new());
+    for (code, &c) in dense_count.iter().enumerate() {
+        if c > 0 {
+            dense_group[code] = distinct.len() as u32;
+            distinct.push(code as u32);
+            counts.push(c);
+        }
+    }
+    let dense_groups = distinct.len();
+    // 2. The other codes: a code and its item share one u64 (code high, item low), 8 bytes an
+    // item to sort.
     let mut coded: Vec<u64> = codes
         .par_iter()
         .enumerate()
+        .filter(|&(_, &c)| c >= dense && c != NO_CODE)
         .map(|(i, &c)| u64::from(c) << 32 | i as u64)
         .collect();
     coded.par_sort_unstable();
-    let valid = coded.partition_point(|&e| (e >> 32) as u32 != NO_CODE);
-    let coded = &coded[..valid];
+    let valid = coded.len();
     // Runs of equal codes are the groups, in code order. Each chunk of the sorted codes counts
     // the runs starting in it, so that the chunks can number their groups and record each
     // item's group in parallel (every item is written once).
@@ -508,12 +546,21 @@ fn codes_by_sort(codes: Vec<u32>) -> (Vec<u32>, Vec<u64>, Vec<u32>) {
         .map(|ci| sorted_range(ci).filter(|&j| starts_run(j)).count())
         .collect();
     let mut base = Vec::with_capacity(sorted_chunks);
-    let mut groups = 0;
+    let mut groups = dense_groups;
     for r in &runs {
         base.push(groups);
         groups += r;
     }
-    let group_of_item: Vec<AtomicU32> = (0..codes.len()).map(|_| AtomicU32::new(NO_CODE)).collect();
+    let group_of_item: Vec<AtomicU32> = codes
+        .par_iter()
+        .map(|&c| {
+            AtomicU32::new(if c < dense {
+                dense_group[c as usize]
+            } else {
+                NO_CODE
+            })
+        })
+        .collect();
     let per_chunk: Vec<(Vec<u32>, Vec<usize>)> = (0..sorted_chunks)
         .into_par_iter()
         .map(|ci| {
@@ -532,13 +579,15 @@ fn codes_by_sort(codes: Vec<u32>) -> (Vec<u32>, Vec<u64>, Vec<u32>) {
             (distinct, first)
         })
         .collect();
-    let (mut distinct, mut first) = (Vec::with_capacity(groups), Vec::with_capacity(groups + 1));
+    distinct.reserve(groups - dense_groups);
+    counts.reserve(groups - dense_groups);
+    let mut first = Vec::with_capacity(groups - dense_groups + 1);
     for (d, f) in per_chunk {
         distinct.extend(d);
         first.extend(f);
     }
     first.push(valid);
-    let counts = first.windows(2).map(|w| (w[1] - w[0]) as u64).collect();
+    counts.extend(first.windows(2).map(|w| (w[1] - w[0]) as u64));
     let groups = group_of_item
         .into_iter()
         .map(AtomicU32::into_inner)

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::super::columns::{CHUNK, Dictionary, PAR_MIN_ROWS, first_error, per_chunk};
+use super::super::columns::{CHUNK, DenseWeights, Dictionary, PAR_MIN_ROWS, weighted_values};
 use super::super::nbd::{NbdParams, XTerms};
 use super::super::optimize::OptimOptions;
 use super::super::summary::{Rfm, SummaryRow, validate_rfm};
@@ -49,34 +49,33 @@ impl Dictionary {
 
 impl NbdData {
     /// Validates rows (finite, weight > 0, see `validate_rfm`) and builds the column layout:
-    /// in parallel for large inputs, in fixed chunks (the same result on any number of threads).
+    /// one pass validates, copies the weights and sums them (with the weight per x), then t_x
+    /// and T are dictionary-encoded. In parallel for large inputs, in fixed chunks combined in
+    /// order (the same result on any number of threads).
     pub fn new(rows: &[SummaryRow]) -> Result<NbdData, String> {
         let n = rows.len();
-        if let Some(e) = first_error(n, |i| {
-            let r = &rows[i];
-            if let Err(e) = validate_rfm(&Rfm {
-                x: r.x,
-                t_x: r.t_x,
-                t: r.t,
-            }) {
-                return Some(format!("invalid summary row {i}: {e}"));
-            }
-            (!(r.weight > 0.0) || !r.weight.is_finite()).then(|| {
-                format!(
-                    "invalid summary row {i}: weight must be positive and finite, got {}",
-                    r.weight
-                )
-            })
-        }) {
-            return Err(e);
-        }
-        let x = Dictionary::new(n, |i| rows[i].x);
-        let nx = x.values.len();
-        // per chunk: [total w, repeat w, max T, sum w x, sum w T] then w per distinct x
-        let parts = per_chunk(n, |range| {
-            let mut acc = vec![0.0; 5 + nx];
-            for i in range {
-                let r = &rows[i];
+        let mut w = vec![0.0; n];
+        // per chunk: [total w, repeat w, max T, sum w x, sum w T] and w per x; a chunk stops
+        // at its first invalid row, so the first error in chunk order is the first invalid row
+        let fill = |(c, wc): (usize, &mut [f64])| -> Result<([f64; 5], DenseWeights), String> {
+            let lo = c * CHUNK;
+            let (mut acc, mut per_x) = ([0.0; 5], DenseWeights::new());
+            for (k, r) in rows[lo..lo + wc.len()].iter().enumerate() {
+                let i = lo + k;
+                if let Err(e) = validate_rfm(&Rfm {
+                    x: r.x,
+                    t_x: r.t_x,
+                    t: r.t,
+                }) {
+                    return Err(format!("invalid summary row {i}: {e}"));
+                }
+                if !(r.weight > 0.0) || !r.weight.is_finite() {
+                    return Err(format!(
+                        "invalid summary row {i}: weight must be positive and finite, got {}",
+                        r.weight
+                    ));
+                }
+                wc[k] = r.weight;
                 acc[0] += r.weight;
                 if r.x > 0.0 {
                     acc[1] += r.weight;
@@ -84,12 +83,19 @@ impl NbdData {
                 acc[2] = f64::max(acc[2], r.t);
                 acc[3] += r.weight * r.x;
                 acc[4] += r.weight * r.t;
-                acc[5 + x.index[i] as usize] += r.weight;
+                per_x.add(r.x, r.weight);
             }
-            acc
-        });
-        let mut t = vec![0.0; 5 + nx];
-        for a in parts {
+            Ok((acc, per_x))
+        };
+        let parts: Vec<Result<([f64; 5], DenseWeights), String>> = if n >= PAR_MIN_ROWS {
+            w.par_chunks_mut(CHUNK).enumerate().map(fill).collect()
+        } else {
+            w.chunks_mut(CHUNK).enumerate().map(fill).collect()
+        };
+        let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut t = [0.0; 5];
+        let mut tables = Vec::with_capacity(parts.len());
+        for (a, per_x) in parts {
             for (k, v) in a.into_iter().enumerate() {
                 if k == 2 {
                     t[2] = f64::max(t[2], v);
@@ -97,19 +103,21 @@ impl NbdData {
                     t[k] += v;
                 }
             }
+            tables.push(per_x);
         }
         let (mean_x, mean_t) = if t[0] > 0.0 {
             (t[3] / t[0], t[4] / t[0])
         } else {
             (0.0, 0.0)
         };
+        let (xs, x_weight, xi) = weighted_values(n, |i| rows[i].x, |i| rows[i].weight, tables);
         Ok(NbdData {
-            xs: x.values,
-            x_weight: t[5..].to_vec(),
-            xi: x.index,
+            xs,
+            x_weight,
+            xi,
             tx: Dictionary::new(n, |i| rows[i].t_x),
             t: Dictionary::new(n, |i| rows[i].t),
-            w: rows.iter().map(|r| r.weight).collect(),
+            w,
             total_w: t[0],
             repeat_w: t[1],
             max_t: t[2],
