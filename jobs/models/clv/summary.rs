@@ -439,7 +439,6 @@ where
         }
     }
     // codes are below span < NO_CODE
-    const NO_CODE: u32 = u32::MAX;
     if span >= u64::from(NO_CODE) {
         return group_by_sort(n, key);
     }
@@ -483,16 +482,19 @@ where
     }
 }
 
+/// An item without a grouping code, and a group without a row: the item's entry in the
+/// [`RowIndex`] the groups become.
+const NO_CODE: u32 = RowIndex::NONE;
+
 /// Codes below this are counted in a table instead of sorted (see [`codes_by_sort`]).
 const DENSE_CODES: u32 = 1 << 13;
 
-/// The codes present (ascending), their counts, and each item's group (`u32::MAX` stays for an
+/// The codes present (ascending), their counts, and each item's group ([`NO_CODE`] stays for an
 /// item without a code). Codes below `dense` (at most [`DENSE_CODES`]) are counted in a table:
 /// the lowest codes are the customers without repeat purchases (x = 0 forces t_x = 0, so their
 /// code is T's rank alone), about half of a CRM base. The other codes are grouped by sorting
 /// (code, item) pairs. Both give groups in code order.
 fn codes_by_sort(codes: Vec<u32>, dense: u32) -> (Vec<u32>, Vec<u64>, Vec<u32>) {
-    const NO_CODE: u32 = u32::MAX;
     let dense = dense.min(DENSE_CODES);
     // 1. The dense codes: per chunk counts, added in chunk order; their groups are the codes
     // present, numbered in order.
